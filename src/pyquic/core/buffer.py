@@ -1,10 +1,10 @@
 """A bounds-checked reader over received bytes.
 
-Every codec parses through :class:`Reader`, so running off the end of the input is one rule in one
-place: it raises :class:`~pyquic.core.errors.QuicError` with the error code the caller chose
-(FRAME_ENCODING_ERROR for frames, TRANSPORT_PARAMETER_ERROR for transport parameters, ...), never
-IndexError or struct.error.  The reader works on bytes, bytearray or memoryview without copying until
-a field is taken out.
+Every codec parses through :class:`Reader`, so running off the end of the input is one rule in
+one place: it raises :class:`~pyquic.core.errors.QuicError` with the error code the caller chose
+(FRAME_ENCODING_ERROR for frames, TRANSPORT_PARAMETER_ERROR for transport parameters, ...),
+never IndexError or struct.error. The reader works on bytes, bytearray or memoryview without
+copying until a field is taken out.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The small interface through which cryptography reaches the core.
 
-The core never imports a crypto back-end.  It is handed objects that satisfy these protocols (the
-platform layer's :mod:`pyquic.platform.crypto` provides them, on ``cryptography``), which keeps the core
-deterministic, testable with fakes, and compilable with mypyc.
+The core never imports a crypto back-end. It is handed objects that satisfy these protocols (the
+platform layer's :mod:`pyquic.platform.crypto` provides them, on ``cryptography``), which keeps
+the core deterministic, testable with fakes, and compilable with mypyc.
 
 Design: one object per key and direction, built once when the secret is known, reused for every
-packet.  Sealing works in place on a caller-owned buffer (RFC 9001 §5.3); opening returns ``None`` on
-an authentication failure, because a packet that fails to decrypt is dropped, not an error
-(RFC 9001 §5.5, RFC 9000 §12.2).
+packet. Sealing works in place on a caller-owned buffer (RFC 9001 §5.3); opening returns
+``None`` on an authentication failure, because a packet that fails to decrypt is dropped, not an
+error (RFC 9001 §5.5, RFC 9000 §12.2).
 """
 
 from __future__ import annotations
@@ -33,9 +33,7 @@ class PacketAead(Protocol):
         """
         ...
 
-    def open(
-        self, packet_number: int, header: BytesLike, ciphertext: BytesLike
-    ) -> bytes | None:
+    def open(self, packet_number: int, header: BytesLike, ciphertext: BytesLike) -> bytes | None:
         """Decrypt ``ciphertext`` (payload + tag); ``None`` when authentication fails."""
         ...
 

@@ -1,8 +1,8 @@
 """Packet number encoding and decoding (RFC 9000 §17.1, Appendix A.2 and A.3).
 
-A sender truncates a packet number to the fewest bytes that let the receiver recover it: at least
-twice the range of unacknowledged packet numbers plus one.  A receiver expands the truncated value to
-the candidate closest to one past the largest packet number it has processed.
+A sender truncates a packet number to the fewest bytes that let the receiver recover it: at
+least twice the range of unacknowledged packet numbers plus one. A receiver expands the
+truncated value to the candidate closest to one past the largest packet number it has processed.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ MAX_PACKET_NUMBER = (1 << 62) - 1  # RFC 9000 §12.3
 
 def packet_number_length(packet_number: int, largest_acked: int | None) -> int:
     """Bytes (1-4) needed to send ``packet_number`` (RFC 9000 Appendix A.2)."""
-    if largest_acked is None:
-        num_unacked = packet_number + 1
-    else:
-        num_unacked = packet_number - largest_acked
+    num_unacked = packet_number + 1 if largest_acked is None else packet_number - largest_acked
     # 2^bits must exceed twice the unacknowledged range: bits = log2(num_unacked) + 1
     min_bits = max(num_unacked, 1).bit_length() + 1
     return min((min_bits + 7) // 8, 4)

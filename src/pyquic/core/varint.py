@@ -1,8 +1,8 @@
 """Variable-length integers (RFC 9000 §16).
 
-The two most significant bits of the first byte give the length (1, 2, 4 or 8 bytes); the rest is the
-value in network byte order.  Encoders always pick the shortest form unless a length is forced (used
-for fields that are patched later, such as a long header's Length).
+The two most significant bits of the first byte give the length (1, 2, 4 or 8 bytes); the rest
+is the value in network byte order. Encoders always pick the shortest form unless a length is
+forced (used for fields that are patched later, such as a long header's Length).
 """
 
 from __future__ import annotations

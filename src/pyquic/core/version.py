@@ -1,9 +1,10 @@
 """QUIC versions and what differs between them, as data.
 
-One :class:`VersionInfo` per supported version holds every version-specific constant: the long header
-packet type codes (RFC 9000 §17.2, RFC 9369 §3.2), the Initial salt (RFC 9001 §5.2, RFC 9369 §3.3.1),
-the HKDF label prefix (RFC 9369 §3.3.2) and the Retry integrity key and nonce (RFC 9001 §5.8,
-RFC 9369 §3.3.3).  Code asks the table; nothing branches on a version number elsewhere.
+One :class:`VersionInfo` per supported version holds every version-specific constant: the long
+header packet type codes (RFC 9000 §17.2, RFC 9369 §3.2), the Initial salt (RFC 9001 §5.2, RFC
+9369 §3.3.1), the HKDF label prefix (RFC 9369 §3.3.2) and the Retry integrity key and nonce (RFC
+9001 §5.8, RFC 9369 §3.3.3). Code asks the table; nothing branches on a version number
+elsewhere.
 """
 
 from __future__ import annotations
