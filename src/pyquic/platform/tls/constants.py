@@ -15,18 +15,23 @@ from __future__ import annotations
 from enum import IntEnum
 
 from pyquic.core.errors import QuicError
+from pyquic.core.levels import EncryptionLevel
+
+__all__ = [
+    "LEGACY_VERSION",
+    "TLS13_VERSION",
+    "AlertDescription",
+    "EncryptionLevel",
+    "ExtensionType",
+    "HandshakeType",
+    "NamedGroup",
+    "PskKeyExchangeMode",
+    "SignatureScheme",
+    "alert_error",
+]
 
 TLS13_VERSION = 0x0304  # RFC 8446 §4.2.1
 LEGACY_VERSION = 0x0303  # RFC 8446 §4.1.2: legacy_version in hellos
-
-
-class EncryptionLevel(IntEnum):
-    """QUIC encryption levels that carry TLS messages and keys (RFC 9001 §4.1.4)."""
-
-    INITIAL = 0
-    EARLY_DATA = 1  # 0-RTT: keys only, no TLS messages (RFC 9001 §4.1.4, Table 1)
-    HANDSHAKE = 2
-    APPLICATION = 3  # 1-RTT
 
 
 class HandshakeType(IntEnum):

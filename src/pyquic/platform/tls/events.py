@@ -10,45 +10,11 @@ they are drained per encryption level with ``TlsSession.data_to_send``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 from cryptography import x509
 
-from pyquic.platform.crypto.suites import CipherSuite
-from pyquic.platform.tls.constants import EncryptionLevel
+from pyquic.core.tls_interface import Direction, HandshakeCompleted, TrafficSecretReady
 from pyquic.platform.tls.tickets import SessionTicket
-
-
-class Direction(Enum):
-    """Whether a traffic secret protects what this endpoint reads or what it writes."""
-
-    READ = "read"
-    WRITE = "write"
-
-
-@dataclass(frozen=True, slots=True)
-class TrafficSecretReady:
-    """A traffic secret for ``level``: install packet keys derived from it (RFC 9001 §5.1)."""
-
-    level: EncryptionLevel
-    direction: Direction
-    cipher_suite: CipherSuite
-    secret: bytes
-
-    def __repr__(self) -> str:  # never print secrets
-        return (
-            f"TrafficSecretReady({self.level.name}, {self.direction.name}, "
-            f"{self.cipher_suite.name})"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class HandshakeCompleted:
-    """The TLS handshake is complete (RFC 9001 §4.1.1)."""
-
-    alpn: bytes
-    session_resumed: bool
-    early_data_accepted: bool  # meaningful for a client that offered 0-RTT
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,5 +30,14 @@ class SessionTicketReceived:
 
     ticket: SessionTicket
 
+
+__all__ = [
+    "Direction",
+    "HandshakeCompleted",
+    "PeerCertificateReceived",
+    "SessionTicketReceived",
+    "TlsEvent",
+    "TrafficSecretReady",
+]
 
 TlsEvent = TrafficSecretReady | HandshakeCompleted | PeerCertificateReceived | SessionTicketReceived

@@ -103,6 +103,9 @@ class ServerSession(TlsSession[ServerState]):
         self._offer: Offer | None = None
         self.server_name: str | None = None
 
+    def start(self) -> None:
+        """Nothing to send first: a server waits for the ClientHello (RFC 8446 §2)."""
+
     # --- ClientHello (RFC 8446 §4.1.2) --------------------------------------------------------
 
     def _on_client_hello(self, hello: ClientHello, raw: bytes) -> ServerState:
