@@ -32,6 +32,7 @@ demo: $(STAMP)
 # Benchmarks: never part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python bench/packet_protection.py
+	$(BIN)/python bench/tls_handshake.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

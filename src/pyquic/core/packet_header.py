@@ -54,6 +54,7 @@ class LongHeader:
     token: bytes  # Initial only (RFC 9000 §17.2.2); empty otherwise
     pn_offset: int  # offset of the packet number in the datagram
     packet_end: int  # offset one past this packet's last byte in the datagram
+    packet_start: int = 0  # offset of the packet's first byte in the datagram
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class ShortHeader:
     destination_cid: bytes
     pn_offset: int
     packet_end: int
+    packet_start: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,7 @@ def parse_header(
         if require_fixed_bit and not first & FIXED_BIT:
             raise QuicError(_PV, "short header with the fixed bit cleared")  # RFC 9000 §17.3.1
         dcid = reader.pull_bytes(short_dcid_length)
-        return ShortHeader(first, dcid, reader.position, len(data))
+        return ShortHeader(first, dcid, reader.position, len(data), offset)
     version = reader.pull_uint32()
     if version == 0:
         return _parse_version_negotiation(reader, len(data))
@@ -160,7 +162,9 @@ def parse_header(
     if length < PN_SAMPLE_OFFSET + SAMPLE_LENGTH:
         # RFC 9001 §5.4.2: too short to sample for header protection, never valid
         raise QuicError(_PV, f"Length {length} too short for a protected packet")
-    return LongHeader(packet_type, version, first, dcid, scid, token, pn_offset, pn_offset + length)
+    return LongHeader(
+        packet_type, version, first, dcid, scid, token, pn_offset, pn_offset + length, offset
+    )
 
 
 def _parse_version_negotiation(reader: Reader, end: int) -> VersionNegotiationPacket:

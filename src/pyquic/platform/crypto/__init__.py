@@ -27,6 +27,7 @@ from pyquic.platform.crypto.keys import (
     initial_secrets,
     next_generation_secret,
 )
+from pyquic.platform.crypto.provider import CryptoProvider
 from pyquic.platform.crypto.retry import (
     RETRY_INTEGRITY_TAG_LENGTH,
     retry_integrity_tag,
@@ -41,6 +42,7 @@ __all__ = [
     "AesHeaderProtection",
     "ChaCha20HeaderProtection",
     "CipherSuite",
+    "CryptoProvider",
     "PacketKeyMaterial",
     "QuicAead",
     "QuicPacketKeys",

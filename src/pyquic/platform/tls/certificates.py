@@ -235,11 +235,20 @@ def _parse_chain(chain_der: Sequence[bytes], *, client: bool) -> list[x509.Certi
     chain = []
     for index, der in enumerate(chain_der):
         try:
-            chain.append(x509.load_der_x509_certificate(bytes(der)))
-        except ValueError as exc:
+            certificate = x509.load_der_x509_certificate(bytes(der))
+            # cryptography decodes these lazily, so decode them now: a bad field is the peer's
+            # bad_certificate (RFC 8446 §6.2), not an error out of the verifier or the engine
+            _ = (certificate.subject, certificate.issuer, certificate.extensions)
+            certificate.public_key()
+        except UnsupportedAlgorithm as exc:  # RFC 8446 §6.2: a certificate of a type we lack
+            raise alert_error(
+                AlertDescription.unsupported_certificate, f"certificate {index}: {exc}"
+            ) from exc
+        except Exception as exc:  # ValueError, InvalidVersion, DuplicateExtension, TypeError
             raise alert_error(
                 AlertDescription.bad_certificate, f"certificate {index} is not valid DER: {exc}"
             ) from exc
+        chain.append(certificate)
     return chain
 
 

@@ -72,9 +72,10 @@ def parse_offer(hello: ClientHello) -> Offer:
         raise QuicError(
             TransportErrorCode.PROTOCOL_VIOLATION, "ClientHello with a legacy_session_id"
         )
-    alpn = ext.parse_alpn(
-        _require(hello, _E.APPLICATION_LAYER_PROTOCOL_NEGOTIATION), HandshakeType.CLIENT_HELLO
-    )
+    alpn_data = _find(hello, _E.APPLICATION_LAYER_PROTOCOL_NEGOTIATION)
+    if alpn_data is None:  # RFC 9001 §8.1: no protocol negotiated is no_application_protocol
+        raise alert_error(AlertDescription.no_application_protocol, "ClientHello lacks ALPN")
+    alpn = ext.parse_alpn(alpn_data, HandshakeType.CLIENT_HELLO)
     transport = ext.parse_quic_transport_parameters(
         _require(hello, _E.QUIC_TRANSPORT_PARAMETERS), HandshakeType.CLIENT_HELLO
     )

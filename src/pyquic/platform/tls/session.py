@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from cryptography import x509
 
-from pyquic.core.errors import QuicError
+from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.platform.crypto.suites import CipherSuite
 from pyquic.platform.tls.config import TlsConfig
 from pyquic.platform.tls.constants import AlertDescription, EncryptionLevel, alert_error
@@ -54,6 +54,7 @@ class TlsSession(ABC, Generic[StateT]):
         self._outgoing = {level: bytearray() for level in MESSAGE_LEVELS}
         self._events: deque[TlsEvent] = deque()
         self._error: QuicError | None = None
+        self._read_level = EncryptionLevel.INITIAL  # the highest level with a READ secret
         self.transcript = Transcript()
         self.schedule: KeySchedule | None = None
         self.cipher_suite: CipherSuite | None = None
@@ -76,8 +77,8 @@ class TlsSession(ABC, Generic[StateT]):
     def receive(self, level: EncryptionLevel, data: bytes) -> None:
         """Process in-order CRYPTO bytes received at ``level`` (RFC 9001 §4.1.3).
 
-        Raises :class:`QuicError` (CRYPTO_ERROR + alert, or CRYPTO_BUFFER_EXCEEDED) on any
-        failure; the session is then failed for good.
+        Raises :class:`QuicError` (CRYPTO_ERROR + alert, CRYPTO_BUFFER_EXCEEDED, or
+        PROTOCOL_VIOLATION) on any failure; the session is then failed for good.
         """
         if self._error is not None:
             raise self._error
@@ -88,6 +89,12 @@ class TlsSession(ABC, Generic[StateT]):
             buffer.feed(data)
             while (raw := buffer.pop()) is not None:
                 self._dispatch(level, raw)
+                if len(buffer) and self._read_level > level:
+                    # RFC 9001 §4.1.3: data of a previous level left unconsumed at a key change
+                    raise QuicError(
+                        TransportErrorCode.PROTOCOL_VIOLATION,
+                        f"{len(buffer)} bytes left at {level.name} after the keys changed",
+                    )
         except QuicError as exc:
             self._error = exc
             raise
@@ -155,6 +162,8 @@ class TlsSession(ABC, Generic[StateT]):
         if chosen is None:
             raise RuntimeError("no cipher suite chosen yet")
         self.emit(TrafficSecretReady(level, direction, chosen, secret))
+        if direction is Direction.READ:
+            self._read_level = max(self._read_level, level)
         self.log_secret(label, secret)
 
     def log_secret(self, label: KeyLogLabel, secret: bytes) -> None:
