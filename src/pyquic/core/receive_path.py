@@ -1,0 +1,228 @@
+"""Receiving a datagram: split, authenticate, deduplicate, then hand each frame to its handler.
+
+Design: one pass per datagram (RFC 9000 §12.2).  Each coalesced packet is parsed by the pure header
+codec, matched to its keys, unprotected (RFC 9001 §5), checked (reserved bits, RFC 9000 §17.2;
+duplicates, RFC 9000 §12.3), parsed into frames, which must be allowed in the packet's type
+(RFC 9000 §12.4), and dispatched through :mod:`pyquic.core.frame_handlers`.  A packet that cannot
+be processed is dropped, never fatal, unless an authenticated packet breaks a rule: that raises
+:class:`QuicError` for the connection's error boundary.  Packets whose keys are not there yet
+are kept briefly (bounded) and retried when the keys arrive (RFC 9001 §5.7).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyquic.core import frame_handlers
+from pyquic.core.errors import QuicError, TransportErrorCode
+from pyquic.core.events import ConnectionTerminated
+from pyquic.core.frame_parser import parse_frames
+from pyquic.core.frame_rules import is_ack_eliciting
+from pyquic.core.levels import LEVEL_OF_PACKET_TYPE, SPACE_OF_LEVEL, EncryptionLevel
+from pyquic.core.packet_header import (
+    LongHeader,
+    RetryPacket,
+    ShortHeader,
+    VersionNegotiationPacket,
+    iter_packets,
+    key_phase,
+    reserved_bits_set,
+)
+from pyquic.core.packet_protection import unprotect_packet
+from pyquic.core.qlog import QlogPacketHeader
+from pyquic.core.version import PacketType
+
+if TYPE_CHECKING:
+    from pyquic.core.connection import Connection
+
+MAX_BUFFERED_PACKETS = 16  # undecryptable-yet packets kept per connection (RFC 9001 §5.7)
+
+
+def receive_datagram(conn: Connection, data: bytes, address: object, now_us: int) -> None:
+    """Process every packet coalesced in ``data``."""
+    from pyquic.core.connection import ConnectionState
+
+    if conn.state is ConnectionState.CLOSING:
+        # RFC 9000 §10.2.1: answer (rate-limited) with CONNECTION_CLOSE, process nothing
+        conn.close_pending = True
+        return
+    first = True
+    try:
+        for header in iter_packets(data, short_dcid_length=conn.settings.local_cid_length):
+            processed = _receive_packet(conn, header, data, now_us)
+            if first and not processed and isinstance(header, ShortHeader):
+                _check_stateless_reset(conn, data, now_us)
+            first = False
+    except QuicError as exc:
+        # an unparsable header: drop the rest of the datagram (RFC 9000 §12.2)
+        conn.stats.recv_dropped_packets += 1
+        if conn.qlog is not None:
+            conn.qlog.packet_dropped(
+                now_us, trigger="invalid", raw_length=len(data), details={"reason": exc.reason}
+            )
+
+
+def _receive_packet(
+    conn: Connection,
+    header: object,
+    datagram: bytes,
+    now_us: int,
+) -> bool:
+    """Handle one packet; True if it was authenticated and processed."""
+    if isinstance(header, VersionNegotiationPacket | RetryPacket):
+        return frame_handlers.on_version_or_retry(conn, header, datagram, now_us)
+    if not isinstance(header, LongHeader | ShortHeader):
+        return False  # another version's packet: a server's endpoint answers those
+    if isinstance(header, LongHeader):
+        if header.version != conn.version.number:
+            return False
+        packet_type = header.packet_type
+        if not _accept_long_header(conn, header):
+            return False
+    else:
+        packet_type = PacketType.ONE_RTT
+        if not conn.local_cids.is_local(header.destination_cid):
+            return False
+    level = LEVEL_OF_PACKET_TYPE[packet_type]
+    packet = datagram[: header.packet_end]
+    start = _packet_start(header)
+    return _process_protected(conn, level, packet_type, packet[start:], header, now_us)
+
+
+def _packet_start(header: LongHeader | ShortHeader) -> int:
+    return header.packet_start
+
+
+def _accept_long_header(conn: Connection, header: LongHeader) -> bool:
+    """Match a long header to this connection (RFC 9000 §7.2, §17.2)."""
+    if conn.is_client:
+        if not conn.local_cids.is_local(header.destination_cid):
+            return False
+        if conn.peer_initial_source_cid is None and header.packet_type in (
+            PacketType.INITIAL,
+            PacketType.HANDSHAKE,
+        ):
+            # RFC 9000 §7.2: the server's first SCID becomes our destination
+            conn.peer_initial_source_cid = header.source_cid
+            assert conn.peer_cids is not None
+            conn.peer_cids.replace_initial(header.source_cid)
+        return True
+    if conn.tls is None:
+        if header.packet_type is not PacketType.INITIAL:
+            return False
+        conn.accept_initial(header.destination_cid, header.source_cid)
+        return True
+    return conn.local_cids.is_local(header.destination_cid) or (
+        header.destination_cid == conn.original_destination_cid
+    )
+
+
+def _process_protected(
+    conn: Connection,
+    level: EncryptionLevel,
+    packet_type: PacketType,
+    packet: bytes,
+    header: LongHeader | ShortHeader,
+    now_us: int,
+) -> bool:
+    pn_offset = header.pn_offset - _packet_start(header)
+    space = SPACE_OF_LEVEL[level]
+    tracker = conn.ack_trackers[space]
+    if level is EncryptionLevel.APPLICATION:
+        keys = conn.keys.recv_keys_for_phase(_peek_key_phase(conn, packet, pn_offset))
+    else:
+        keys = conn.keys.recv_keys(level)
+    if keys is None:
+        _buffer_packet(conn, level, packet_type, packet, header)
+        return False
+    result = unprotect_packet(keys, packet, pn_offset, tracker.largest_received)
+    if result is None:
+        conn.stats.recv_decryption_failures += 1
+        return False
+    plain_header, packet_number, payload = result
+    if reserved_bits_set(plain_header[0]):  # RFC 9000 §17.2, §17.3.1 (after authentication)
+        raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "reserved bits set")
+    if level is EncryptionLevel.APPLICATION and key_phase(plain_header[0]) != conn.keys.key_phase:
+        conn.keys.confirm_peer_update()  # RFC 9001 §6.2: the peer updated its keys
+    if tracker.is_duplicate(packet_number):
+        conn.stats.recv_duplicate_packets += 1
+        return True
+    frames = parse_frames(payload, packet_type)
+    _on_authenticated(conn, level, header, now_us)
+    ack_eliciting = is_ack_eliciting(frame.wire_type for frame in frames)
+    if conn.qlog is not None:
+        conn.qlog.packet_received(
+            now_us,
+            QlogPacketHeader(packet_type, packet_number=packet_number),
+            frames,
+            raw_length=len(packet),
+        )
+    for frame in frames:
+        frame_handlers.handle_frame(conn, frame, level, header, now_us)
+    tracker.on_packet_received(packet_number, ack_eliciting, now_us)
+    conn.stats.recv_total_packets += 1
+    conn.pump_tls()
+    conn.return_flow_credit()
+    _retry_buffered(conn, now_us)
+    return True
+
+
+def _on_authenticated(
+    conn: Connection, level: EncryptionLevel, header: LongHeader | ShortHeader, now_us: int
+) -> None:
+    """Bookkeeping every authenticated packet triggers."""
+    conn.ack_eliciting_sent_since_receive = False
+    conn.restart_idle_timer(now_us)
+    if level is EncryptionLevel.HANDSHAKE and not conn.is_client:
+        # RFC 9000 §8.1: a Handshake packet proves the client's address;
+        # RFC 9001 §4.9.1: the server discards Initial keys on the first one
+        conn.address_validated = True
+        conn.discard_level(EncryptionLevel.INITIAL)
+    if level is EncryptionLevel.HANDSHAKE and conn.is_client:
+        conn.loss_peer_validated = True  # RFC 9002 §6.2.2.1: the server processed ours
+
+
+def _peek_key_phase(conn: Connection, packet: bytes, pn_offset: int) -> int:
+    """The Key Phase bit needs header protection removed: use the current keys' mask."""
+    keys = conn.keys.recv_keys(EncryptionLevel.APPLICATION)
+    if keys is None or len(packet) < pn_offset + 20:
+        return conn.keys.key_phase
+    mask = keys.header_protection.mask(packet[pn_offset + 4 : pn_offset + 20])
+    return key_phase(packet[0] ^ (mask[0] & 0x1F))
+
+
+def _buffer_packet(
+    conn: Connection,
+    level: EncryptionLevel,
+    packet_type: PacketType,
+    packet: bytes,
+    header: LongHeader | ShortHeader,
+) -> None:
+    if conn.keys.is_discarded(level) or len(conn.buffered_packets) >= MAX_BUFFERED_PACKETS:
+        conn.stats.recv_dropped_packets += 1
+        return
+    conn.buffered_packets.append((level, packet_type, packet, header))
+
+
+def _retry_buffered(conn: Connection, now_us: int) -> None:
+    pending = conn.buffered_packets
+    if not pending:
+        return
+    ready = [p for p in pending if conn.keys.recv_keys(p[0]) is not None]
+    if not ready:
+        return
+    conn.buffered_packets = [p for p in pending if conn.keys.recv_keys(p[0]) is None]
+    for level, packet_type, packet, header in ready:
+        _process_protected(conn, level, packet_type, packet, header, now_us)
+
+
+def _check_stateless_reset(conn: Connection, datagram: bytes, now_us: int) -> None:
+    """RFC 9000 §10.3.1: a datagram ending with a peer's reset token ends the connection."""
+    if conn.peer_cids is None or not conn.peer_cids.is_stateless_reset(datagram):
+        return
+    conn.enter_draining(
+        ConnectionTerminated(
+            0, "stateless reset", None, application=False, by_peer=True, stateless_reset=True
+        ),
+        now_us,
+    )

@@ -1,0 +1,695 @@
+"""Sending: which frames go into which packets, and what acknowledgements and losses mean.
+
+Design (MsQuic's send.c and loss_detection.c, quinn's poll_transmit): every packet is filled
+from *current state* in a fixed order: ACK, CRYPTO, HANDSHAKE_DONE, connection and stream
+control frames, then stream data round-robin by priority.  Each packet remembers small frame
+records (:mod:`pyquic.core.sent_packet`); when it is acknowledged or declared lost the records go
+back to the state that produced them, which marks data acknowledged or due again.  Old packet
+bytes are never resent.
+
+Limits on sending: the anti-amplification limit of 3x the bytes received before the peer's address
+is validated (RFC 9000 §8.1), the congestion window and pacing (RFC 9002 §7), probes exempt
+(RFC 9002 §7.5); datagrams carrying a client Initial, or an ack-eliciting server Initial, are
+padded to 1200 bytes (RFC 9000 §14.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pyquic.core.errors import QuicError, TransportErrorCode
+from pyquic.core.events import ConnectionTerminated
+from pyquic.core.frames import (
+    AckFrame,
+    ConnectionCloseFrame,
+    CryptoFrame,
+    DataBlockedFrame,
+    Frame,
+    HandshakeDoneFrame,
+    MaxDataFrame,
+    NewConnectionIdFrame,
+    PathResponseFrame,
+    PingFrame,
+    RetireConnectionIdFrame,
+    StreamFrame,
+)
+from pyquic.core.levels import (
+    PACKET_TYPE_OF_LEVEL,
+    SPACE_OF_LEVEL,
+    EncryptionLevel,
+    PacketSpace,
+)
+from pyquic.core.packet_builder import (
+    MIN_INITIAL_DATAGRAM_SIZE,
+    PacketPlan,
+    plan_packet,
+    seal_packet,
+)
+from pyquic.core.packet_header import RetryPacket, VersionNegotiationPacket
+from pyquic.core.qlog import QlogPacketHeader
+from pyquic.core.sent_packet import AckRecord, CryptoChunk, FrameRecord, SentPacket, StreamChunk
+from pyquic.core.varint import varint_size
+from pyquic.core.version import PacketType
+
+if TYPE_CHECKING:
+    from pyquic.core.connection import Address, Connection
+
+MAX_DATAGRAMS_PER_CALL = 64
+_LEVELS = (EncryptionLevel.INITIAL, EncryptionLevel.HANDSHAKE, EncryptionLevel.APPLICATION)
+_LEVEL_OF_SPACE = {
+    PacketSpace.INITIAL: EncryptionLevel.INITIAL,
+    PacketSpace.HANDSHAKE: EncryptionLevel.HANDSHAKE,
+    PacketSpace.APPLICATION: EncryptionLevel.APPLICATION,
+}
+_STREAM_FRAME_OVERHEAD = 1 + 2  # type byte and a 2-byte Length; ID and offset counted per frame
+
+
+# --- building datagrams ----------------------------------------------------------------------
+
+
+def datagrams_to_send(conn: Connection, now_us: int) -> list[tuple[bytes, Address]]:
+    from pyquic.core.connection import ConnectionState
+
+    conn.now_us = now_us
+    if conn.state is ConnectionState.CLOSING:
+        return _close_datagrams(conn, now_us)
+    out: list[tuple[bytes, Address]] = []
+    for _ in range(MAX_DATAGRAMS_PER_CALL):
+        datagram = _build_datagram(conn, now_us)
+        if datagram is None:
+            break
+        out.append((datagram, conn.peer_address))
+    return out
+
+
+def _amplification_allowance(conn: Connection) -> int | None:
+    """Bytes we may still send before the peer's address is validated (RFC 9000 §8.1)."""
+    if conn.address_validated:
+        return None
+    return max(3 * conn.bytes_received - conn.bytes_sent, 0)
+
+
+def _build_datagram(conn: Connection, now_us: int) -> bytes | None:
+    limit = conn.max_datagram_size
+    allowance = _amplification_allowance(conn)
+    if allowance is not None:
+        limit = min(limit, allowance)
+    probing = any(conn.probes_pending.values())
+    may_send_data = probing or conn.cc.can_send(limit)
+    if may_send_data and not probing and conn.pacer is not None:
+        wait = conn.pacer.time_until_send_us(limit, now_us)
+        if wait > 0:
+            conn.pacing_deadline_us = now_us + wait
+            may_send_data = False
+    levels = [level for level in _LEVELS if _wants_to_send(conn, level, now_us, may_send_data)]
+    if not levels:
+        return None
+    datagram = bytearray()
+    needs_padding = False
+    for index, level in enumerate(levels):
+        last = index == len(levels) - 1
+        pad_to = 0
+        if last and (needs_padding or _initial_needs_padding(conn, level, may_send_data)):
+            pad_to = min(MIN_INITIAL_DATAGRAM_SIZE, limit) - len(datagram)
+        packet = _build_packet(conn, level, limit - len(datagram), now_us, may_send_data, pad_to)
+        if packet is None:
+            continue
+        if level is EncryptionLevel.INITIAL and (conn.is_client or packet[1]):
+            needs_padding = True
+        datagram += packet[0]
+    if not datagram:
+        return None
+    conn.bytes_sent += len(datagram)
+    conn.stats.send_total_bytes += len(datagram)
+    if conn.pacer is not None:
+        conn.pacer.on_sent(len(datagram), now_us)
+    _after_datagram(conn)
+    return bytes(datagram)
+
+
+def _initial_needs_padding(conn: Connection, level: EncryptionLevel, may_send_data: bool) -> bool:
+    """RFC 9000 §14.1: a client pads every datagram with an Initial; a server pads
+    datagrams with ack-eliciting Initials (approximated here by having data to send)."""
+    if level is not EncryptionLevel.INITIAL:
+        return False
+    return conn.is_client or (may_send_data and conn.crypto_streams[level].has_pending)
+
+
+def _after_datagram(conn: Connection) -> None:
+    if conn.is_client and conn.sent_handshake_packet:
+        # RFC 9001 §4.9.1: a client discards Initial keys when it first sends a Handshake packet
+        conn.discard_level(EncryptionLevel.INITIAL)
+
+
+def _wants_to_send(
+    conn: Connection, level: EncryptionLevel, now_us: int, may_send_data: bool
+) -> bool:
+    if not conn.keys.can_send(level):
+        return False
+    space = SPACE_OF_LEVEL[level]
+    deadline = conn.ack_trackers[space].ack_deadline_us()
+    if deadline is not None and deadline <= now_us:
+        return True
+    if not may_send_data:
+        return False
+    if conn.probes_pending[space] or conn.crypto_streams[level].has_pending:
+        return True
+    return level is EncryptionLevel.APPLICATION and _application_has_data(conn)
+
+
+def _application_has_data(conn: Connection) -> bool:
+    assert conn.peer_cids is not None
+    return bool(
+        conn.handshake_done_pending
+        or conn.path_responses
+        or conn.recv_window.max_data_due
+        or conn.send_credit.blocked
+        or conn.streams.has_control_frames
+        or conn.local_cids.wants_to_issue(_peer_cid_limit(conn))
+        or conn.peer_cids.wants_to_send()
+        or conn.streams.has_sendable(conn.send_credit.credit)
+    )
+
+
+def _peer_cid_limit(conn: Connection) -> int:
+    return conn.peer_parameters.active_connection_id_limit if conn.peer_parameters else 0
+
+
+class _PacketFiller:
+    """Frames and their records for one packet, within its payload budget."""
+
+    __slots__ = ("ack_eliciting", "budget", "largest_acked", "payload", "records")
+
+    def __init__(self, budget: int) -> None:
+        self.payload = bytearray()
+        self.records: list[FrameRecord] = []
+        self.budget = budget
+        self.ack_eliciting = False
+        self.largest_acked: int | None = None
+
+    @property
+    def room(self) -> int:
+        return self.budget - len(self.payload)
+
+    def add(self, frame: Frame, record: FrameRecord | None, *, eliciting: bool = True) -> bool:
+        size_before = len(self.payload)
+        frame.encode(self.payload)
+        if len(self.payload) > self.budget:
+            del self.payload[size_before:]
+            return False
+        if record is not None:
+            self.records.append(record)
+        self.ack_eliciting |= eliciting
+        return True
+
+
+def _build_packet(
+    conn: Connection,
+    level: EncryptionLevel,
+    space_left: int,
+    now_us: int,
+    may_send_data: bool,
+    pad_to: int,
+) -> tuple[bytes, bool] | None:
+    """One protected packet for ``level`` and whether it is ack-eliciting; None if empty."""
+    keys = conn.keys.send_keys(level)
+    assert keys is not None and conn.peer_cids is not None
+    space = SPACE_OF_LEVEL[level]
+    packet_type = PACKET_TYPE_OF_LEVEL[level]
+    token = conn.token if packet_type is PacketType.INITIAL and conn.is_client else b""
+    plan = plan_packet(
+        packet_type,
+        destination_cid=conn.peer_cids.current,
+        source_cid=conn.local_cids.initial,
+        token=token,
+        packet_number=conn.next_packet_number[space],
+        largest_acked=conn.loss.largest_acked(space),
+        space_left=space_left,
+    )
+    if plan is None:
+        return None
+    filler = _PacketFiller(plan.max_payload)
+    _add_ack(conn, space, filler, now_us)
+    if may_send_data:
+        _fill(conn, level, filler, now_us)
+        if not filler.ack_eliciting and conn.probes_pending[space]:
+            filler.add(PingFrame(), None)  # RFC 9002 §6.2.4: a probe must elicit an ACK
+    if not filler.payload:
+        return None
+    if filler.ack_eliciting and conn.probes_pending[space]:
+        conn.probes_pending[space] -= 1
+    packet = seal_packet(
+        plan,
+        keys,
+        conn.version,
+        filler.payload,
+        destination_cid=conn.peer_cids.current,
+        source_cid=conn.local_cids.initial,
+        token=token,
+        key_phase=conn.keys.key_phase,
+        pad_to=max(pad_to, 0),
+    )
+    _record_sent(conn, level, plan, filler, len(packet), now_us)
+    return packet, filler.ack_eliciting
+
+
+def _add_ack(conn: Connection, space: PacketSpace, filler: _PacketFiller, now_us: int) -> None:
+    tracker = conn.ack_trackers[space]
+    if tracker.ack_deadline_us() is None and not tracker.ack_pending:
+        return
+    ack = tracker.build_ack(now_us)
+    if ack is None:
+        return
+    if filler.add(ack, AckRecord(ack.largest_acknowledged), eliciting=False):
+        filler.largest_acked = ack.largest_acknowledged
+        tracker.on_ack_sent(now_us)
+
+
+def _fill(conn: Connection, level: EncryptionLevel, filler: _PacketFiller, now_us: int) -> None:
+    _fill_crypto(conn, level, filler)
+    if level is EncryptionLevel.APPLICATION and conn.handshake_complete_locally():
+        _fill_control(conn, filler, now_us)
+        _fill_streams(conn, filler, now_us)
+
+
+def _fill_crypto(conn: Connection, level: EncryptionLevel, filler: _PacketFiller) -> None:
+    stream = conn.crypto_streams[level]
+    while stream.has_pending:
+        # CRYPTO: type, offset, 2-byte length (RFC 9000 §19.6)
+        overhead = 1 + 8 + 2
+        if filler.room <= overhead:
+            return
+        chunk = stream.next_chunk(filler.room - overhead)
+        if chunk is None:
+            return
+        offset, data = chunk
+        filler.add(CryptoFrame(offset, data), CryptoChunk(level, offset, len(data)))
+
+
+def _fill_control(conn: Connection, filler: _PacketFiller, now_us: int) -> None:
+    assert conn.peer_cids is not None
+    if conn.handshake_done_pending and filler.add(HandshakeDoneFrame(), HandshakeDoneFrame()):
+        conn.handshake_done_pending = False  # RFC 9001 §4.1.2
+    while conn.path_responses:
+        if not filler.add(PathResponseFrame(conn.path_responses[0]), None):
+            return
+        conn.path_responses.pop(0)
+    max_data = conn.recv_window.max_data_frame(now_us, conn.rtt.smoothed_rtt_us)
+    if max_data is not None:
+        filler.add(max_data, max_data)
+    blocked = conn.send_credit.blocked_frame()
+    if blocked is not None:
+        filler.add(blocked, blocked)
+    for control in conn.streams.control_frames():
+        filler.add(control, control)
+    for new_cid in conn.local_cids.frames_to_issue(_peer_cid_limit(conn)):
+        if not filler.add(new_cid, new_cid):
+            conn.local_cids.on_frame_lost(new_cid)
+    for retire in conn.peer_cids.frames_to_send():
+        if not filler.add(retire, retire):
+            conn.peer_cids.on_frame_lost(retire)
+
+
+def _fill_streams(conn: Connection, filler: _PacketFiller, now_us: int) -> None:
+    srtt = conn.rtt.smoothed_rtt_us
+    while filler.room > _STREAM_FRAME_OVERHEAD + 2:
+        stream = conn.streams.next_sendable(conn.send_credit.credit)
+        if stream is None:
+            return
+        if not _fill_one_stream(conn, stream, filler, now_us, srtt):
+            return
+
+
+def _fill_one_stream(
+    conn: Connection, stream: object, filler: _PacketFiller, now_us: int, srtt: int
+) -> bool:
+    """Control frames and one data chunk of ``stream``; False when the packet is full."""
+    from pyquic.core.streams import Stream
+
+    assert isinstance(stream, Stream)
+    recv, send = stream.recv, stream.send
+    controls: list[Frame | None] = []
+    if send is not None:
+        controls.append(send.reset_frame())
+    if recv is not None:
+        controls += [recv.stop_sending_frame(), recv.max_stream_data_frame(now_us, srtt)]
+    if send is not None:
+        controls.append(send.blocked_frame())
+    for control in controls:
+        if control is not None and not filler.add(control, control):  # type: ignore[arg-type]
+            _return_unsent(conn, control)
+            return False
+    if send is None:
+        return True
+    overhead = _STREAM_FRAME_OVERHEAD + varint_size(stream.stream_id) + 8
+    room = filler.room - overhead
+    if room <= 0:
+        return False
+    chunk = send.next_chunk(room, conn.send_credit.credit)
+    if chunk is None:
+        return True
+    conn.send_credit.on_sent(chunk.new_bytes)
+    data_frame = StreamFrame(stream.stream_id, chunk.offset, chunk.data, chunk.fin)
+    filler.add(data_frame, StreamChunk(stream.stream_id, chunk.offset, len(chunk.data), chunk.fin))
+    conn.stats.send_total_stream_bytes += len(chunk.data)
+    return True
+
+
+def _return_unsent(conn: Connection, frame: Frame) -> None:
+    """A frame generated but not fitting: hand it back as if lost, so it is generated again."""
+    conn.streams.on_frame_lost(frame)
+
+
+def _record_sent(
+    conn: Connection,
+    level: EncryptionLevel,
+    plan: PacketPlan,
+    filler: _PacketFiller,
+    size: int,
+    now_us: int,
+) -> None:
+    space = SPACE_OF_LEVEL[level]
+    sent = SentPacket(
+        packet_number=plan.packet_number,
+        space=space,
+        time_sent_us=now_us,
+        size_bytes=size,
+        ack_eliciting=filler.ack_eliciting,
+        in_flight=filler.ack_eliciting or size > len(filler.payload) + 40,
+        records=filler.records,
+        largest_acked=filler.largest_acked,
+    )
+    conn.loss.on_packet_sent(sent)
+    conn.next_packet_number[space] += 1
+    conn.stats.record_packet_sent(size, ack_eliciting=filler.ack_eliciting)
+    if level is EncryptionLevel.HANDSHAKE:
+        conn.sent_handshake_packet = True
+    if filler.ack_eliciting and not conn.ack_eliciting_sent_since_receive:
+        conn.ack_eliciting_sent_since_receive = True
+        conn.restart_idle_timer(now_us)  # RFC 9000 §10.1
+    if conn.qlog is not None:
+        conn.qlog.packet_sent(
+            now_us,
+            QlogPacketHeader(plan.packet_type, packet_number=plan.packet_number),
+            [],
+            raw_length=size,
+        )
+
+
+# --- closing ----------------------------------------------------------------------------------
+
+
+def _close_datagrams(conn: Connection, now_us: int) -> list[tuple[bytes, Address]]:
+    """CONNECTION_CLOSE in every packet space we can still send in (RFC 9000 §10.2.3)."""
+    if not conn.close_pending or conn.close_frame is None or conn.peer_cids is None:
+        return []
+    conn.close_pending = False
+    datagram = bytearray()
+    for level in _LEVELS:
+        keys = conn.keys.send_keys(level)
+        if keys is None:
+            continue
+        frame = _close_frame_for(conn.close_frame, level)
+        packet = _one_frame_packet(conn, level, frame, MIN_INITIAL_DATAGRAM_SIZE - len(datagram))
+        if packet is not None:
+            datagram += packet
+    return [(bytes(datagram), conn.peer_address)] if datagram else []
+
+
+def _close_frame_for(frame: ConnectionCloseFrame, level: EncryptionLevel) -> ConnectionCloseFrame:
+    """RFC 9000 §10.2.3: an application close becomes APPLICATION_ERROR before 1-RTT."""
+    if frame.application and level is not EncryptionLevel.APPLICATION:
+        return ConnectionCloseFrame(TransportErrorCode.APPLICATION_ERROR, 0, b"")
+    return frame
+
+
+def _one_frame_packet(
+    conn: Connection, level: EncryptionLevel, frame: Frame, space_left: int
+) -> bytes | None:
+    keys = conn.keys.send_keys(level)
+    assert keys is not None and conn.peer_cids is not None
+    space = SPACE_OF_LEVEL[level]
+    packet_type = PACKET_TYPE_OF_LEVEL[level]
+    token = conn.token if packet_type is PacketType.INITIAL and conn.is_client else b""
+    plan = plan_packet(
+        packet_type,
+        destination_cid=conn.peer_cids.current,
+        source_cid=conn.local_cids.initial,
+        token=token,
+        packet_number=conn.next_packet_number[space],
+        largest_acked=conn.loss.largest_acked(space),
+        space_left=space_left,
+    )
+    if plan is None:
+        return None
+    payload = bytearray()
+    frame.encode(payload)
+    if len(payload) > plan.max_payload:
+        return None
+    conn.next_packet_number[space] += 1
+    pad_to = MIN_INITIAL_DATAGRAM_SIZE if level is EncryptionLevel.INITIAL and conn.is_client else 0
+    return seal_packet(
+        plan,
+        keys,
+        conn.version,
+        payload,
+        destination_cid=conn.peer_cids.current,
+        source_cid=conn.local_cids.initial,
+        token=token,
+        key_phase=conn.keys.key_phase,
+        pad_to=min(pad_to, space_left),
+    )
+
+
+# --- acknowledgements, losses and timers (RFC 9002) ------------------------------------------
+
+
+def on_ack_received(
+    conn: Connection, space: PacketSpace, frame: AckFrame, ack_delay_us: int, now_us: int
+) -> None:
+    outcome = conn.loss.on_ack_received(
+        space,
+        frame,
+        ack_delay_us,
+        now_us,
+        handshake_confirmed=conn.handshake_confirmed,
+        peer_address_validated=_peer_validated(conn),
+    )
+    for packet in outcome.newly_acked:
+        _on_records(conn, packet, acked=True)
+    for packet in outcome.lost:
+        _on_records(conn, packet, acked=False)
+    if outcome.lost:
+        conn.stats.send_suspected_lost_packets += len(outcome.lost)
+    _after_recovery_event(conn, now_us)
+
+
+def on_loss_timer(conn: Connection, now_us: int) -> None:
+    """The loss detection timer (RFC 9002 §6.2): losses, or probes when the PTO fires."""
+    conn.now_us = now_us
+    outcome = conn.loss.on_loss_timer(now_us, **_timer_inputs(conn))
+    for packet in outcome.lost:
+        _on_records(conn, packet, acked=False)
+    if outcome.probe_space is not None:
+        space = outcome.probe_space
+        conn.probes_pending[space] = max(conn.probes_pending[space], outcome.probe_count)
+        if space is not PacketSpace.APPLICATION:
+            # RFC 9002 §6.2.4: a probe carries data in flight when there is some
+            for packet in conn.loss.unacked_packets(space):
+                for record in packet.records:
+                    if isinstance(record, CryptoChunk):
+                        conn.crypto_streams[record.level].on_lost(record.offset, record.length)
+    _after_recovery_event(conn, now_us)
+
+
+def _after_recovery_event(conn: Connection, now_us: int) -> None:
+    stats = conn.stats
+    stats.record_rtt(
+        smoothed_rtt_us=conn.rtt.smoothed_rtt_us,
+        min_rtt_us=conn.rtt.min_rtt_us,
+        rtt_variance_us=conn.rtt.rttvar_us,
+        latest_rtt_us=conn.rtt.latest_rtt_us,
+    )
+    stats.send_congestion_window = conn.cc.congestion_window
+    if conn.qlog is not None:
+        conn.qlog.metrics_updated(
+            now_us,
+            min_rtt_us=conn.rtt.min_rtt_us,
+            smoothed_rtt_us=conn.rtt.smoothed_rtt_us,
+            latest_rtt_us=conn.rtt.latest_rtt_us,
+            rtt_variance_us=conn.rtt.rttvar_us,
+            pto_count=conn.loss.pto_count,
+            congestion_window=conn.cc.congestion_window,
+            bytes_in_flight=conn.cc.bytes_in_flight,
+        )
+
+
+def _peer_validated(conn: Connection) -> bool:
+    """RFC 9002 §6.2.2.1: the server validated our address (client view), or we are a server."""
+    return not conn.is_client or conn.handshake_confirmed or conn.loss_peer_validated
+
+
+def _timer_inputs(conn: Connection) -> dict[str, bool]:
+    allowance = _amplification_allowance(conn)
+    return {
+        "handshake_confirmed": conn.handshake_confirmed,
+        "peer_address_validated": _peer_validated(conn),
+        "amplification_blocked": allowance is not None and allowance < 60,
+        "has_handshake_keys": conn.keys.can_send(EncryptionLevel.HANDSHAKE),
+    }
+
+
+def next_send_timer_us(conn: Connection) -> int | None:
+    """The earliest of the loss timer, ACK deadlines and the pacing deadline."""
+    times: list[int] = []
+    loss_timer = conn.loss.loss_timer_us(**_timer_inputs(conn))
+    if loss_timer is not None:
+        times.append(loss_timer)
+    for space, tracker in conn.ack_trackers.items():
+        deadline = tracker.ack_deadline_us()
+        if deadline is not None and conn.keys.can_send(_LEVEL_OF_SPACE[space]):
+            times.append(deadline)
+    if conn.pacing_deadline_us is not None:
+        times.append(conn.pacing_deadline_us)
+        conn.pacing_deadline_us = None
+    return min(times) if times else None
+
+
+def _on_records(conn: Connection, packet: SentPacket, *, acked: bool) -> None:
+    """Give each record of an acknowledged or lost packet back to its owner."""
+    for record in packet.records:
+        handler = _RECORD_HANDLERS.get(type(record))
+        if handler is not None:
+            handler(conn, record, acked, packet.space)
+        elif acked:
+            conn.streams.on_frame_acked(record)
+        else:
+            conn.streams.on_frame_lost(record)
+
+
+def _stream_chunk(conn: Connection, record: StreamChunk, acked: bool, space: PacketSpace) -> None:
+    if acked:
+        conn.streams.on_stream_data_acked(
+            record.stream_id, record.offset, record.length, record.fin
+        )
+    else:
+        conn.stats.send_retransmitted_bytes += record.length
+        conn.streams.on_stream_data_lost(record.stream_id, record.offset, record.length, record.fin)
+
+
+def _crypto_chunk(conn: Connection, record: CryptoChunk, acked: bool, space: PacketSpace) -> None:
+    stream = conn.crypto_streams[record.level]
+    if acked:
+        stream.on_acked(record.offset, record.length)
+    else:
+        stream.on_lost(record.offset, record.length)
+
+
+def _ack_record(conn: Connection, record: AckRecord, acked: bool, space: PacketSpace) -> None:
+    if acked:
+        # RFC 9000 §13.2.4: once our ACK is acknowledged, older ranges need not be repeated
+        conn.ack_trackers[space].on_ack_acknowledged(record.largest_acked)
+
+
+def _handshake_done(
+    conn: Connection, record: HandshakeDoneFrame, acked: bool, space: PacketSpace
+) -> None:
+    if not acked:
+        conn.handshake_done_pending = True
+
+
+def _max_data(conn: Connection, record: MaxDataFrame, acked: bool, space: PacketSpace) -> None:
+    if not acked:
+        conn.recv_window.on_max_data_lost(record.maximum_data)
+
+
+def _data_blocked(
+    conn: Connection, record: DataBlockedFrame, acked: bool, space: PacketSpace
+) -> None:
+    if not acked:
+        conn.send_credit.on_blocked_lost(record.maximum_data)
+
+
+def _new_connection_id(
+    conn: Connection, record: NewConnectionIdFrame, acked: bool, space: PacketSpace
+) -> None:
+    if acked:
+        conn.local_cids.on_frame_acked(record)
+    else:
+        conn.local_cids.on_frame_lost(record)
+
+
+def _retire_connection_id(
+    conn: Connection, record: RetireConnectionIdFrame, acked: bool, space: PacketSpace
+) -> None:
+    assert conn.peer_cids is not None
+    if acked:
+        conn.peer_cids.on_frame_acked(record)
+    else:
+        conn.peer_cids.on_frame_lost(record)
+
+
+_RECORD_HANDLERS: dict[type, Callable[..., None]] = {
+    StreamChunk: _stream_chunk,
+    CryptoChunk: _crypto_chunk,
+    AckRecord: _ack_record,
+    HandshakeDoneFrame: _handshake_done,
+    MaxDataFrame: _max_data,
+    DataBlockedFrame: _data_blocked,
+    NewConnectionIdFrame: _new_connection_id,
+    RetireConnectionIdFrame: _retire_connection_id,
+}
+
+
+# --- Version Negotiation and Retry (client, RFC 9000 §6.2, §17.2.5) ------------------------
+
+
+def on_version_negotiation(conn: Connection, packet: VersionNegotiationPacket, now_us: int) -> bool:
+    if conn.version.number in packet.supported_versions:
+        return False  # RFC 9000 §6.2: a VN listing our version is discarded
+    from pyquic.core.connection import ConnectionState
+
+    conn.state = ConnectionState.CLOSED
+    conn.emit(
+        ConnectionTerminated(
+            int(TransportErrorCode.VERSION_NEGOTIATION_ERROR),
+            "the server supports none of our versions: "
+            + ", ".join(f"{v:#010x}" for v in packet.supported_versions),
+            None,
+            application=False,
+            by_peer=True,
+        )
+    )
+    return True
+
+
+def on_retry(conn: Connection, packet: RetryPacket, datagram: bytes, now_us: int) -> bool:
+    """RFC 9000 §17.2.5.2: one Retry, with a valid tag, restarts the Initial exchange."""
+    if conn.retry_source_cid is not None or packet.version != conn.version.number:
+        return False
+    raw = datagram[packet.packet_start : packet.packet_end]
+    if not conn.crypto.verify_retry_integrity(conn.version, conn.original_destination_cid, raw):
+        return False  # RFC 9001 §5.8: discard a Retry whose tag does not verify
+    assert conn.peer_cids is not None
+    conn.retry_source_cid = packet.source_cid
+    conn.token = packet.token
+    conn.peer_cids.replace_initial(packet.source_cid)
+    send, recv = conn.crypto.initial_keys(conn.version, packet.source_cid, True)
+    conn.keys.install(EncryptionLevel.INITIAL, send=send, recv=recv)
+    # RFC 9002 §6.3: the Initial packets sent so far are gone; their data is sent again
+    for sent in conn.loss.discard_space(PacketSpace.INITIAL):
+        for record in sent.records:
+            if isinstance(record, CryptoChunk):
+                conn.crypto_streams[record.level].on_lost(record.offset, record.length)
+    conn.stats.stateless_retry = True
+    return True
+
+
+__all__ = [
+    "QuicError",
+    "datagrams_to_send",
+    "next_send_timer_us",
+    "on_ack_received",
+    "on_loss_timer",
+]

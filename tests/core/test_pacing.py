@@ -1,0 +1,83 @@
+"""The token-bucket pacer of RFC 9002 §7.7: rate = 1.25 * cwnd / smoothed_rtt, 10-packet burst."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyquic.core.new_reno import NewReno
+from pyquic.core.pacing import Pacer
+from pyquic.core.rtt import RttEstimator
+
+MSS = 1200
+
+
+def paced(smoothed_rtt_us: int | None = 120_000) -> tuple[Pacer, NewReno, RttEstimator]:
+    cc = NewReno()  # cwnd 12000
+    rtt = RttEstimator()
+    if smoothed_rtt_us is not None:
+        rtt.update(smoothed_rtt_us, 0, handshake_confirmed=True, max_ack_delay_us=0)
+    return Pacer(cc, rtt), cc, rtt
+
+
+def test_disabled_without_an_rtt_sample() -> None:
+    pacer, _, _ = paced(None)
+    assert not pacer.enabled and pacer.rate_bytes_per_us() == 0.0
+    for now in range(0, 50):
+        assert pacer.time_until_send_us(MSS, now) == 0
+        pacer.on_sent(MSS, now)
+
+
+def test_rate_is_one_and_a_quarter_window_per_rtt() -> None:
+    pacer, _, _ = paced()
+    assert pacer.rate_bytes_per_us() == 1.25 * 12_000 / 120_000 == 0.125
+
+
+def test_burst_of_ten_packets_then_one_interval_per_packet() -> None:
+    pacer, _, _ = paced()
+    assert pacer.capacity_bytes == 12_000
+    for _ in range(10):
+        assert pacer.time_until_send_us(MSS, 0) == 0
+        pacer.on_sent(MSS, 0)
+    # interval = smoothed_rtt * size / cwnd / 1.25 = 120000 * 1200 / 12000 / 1.25 = 9600 us
+    assert pacer.time_until_send_us(MSS, 0) == 9_600
+    assert pacer.time_until_send_us(MSS, 4_800) == 4_800
+    assert pacer.time_until_send_us(MSS, 9_600) == 0
+    pacer.on_sent(MSS, 9_600)
+    assert pacer.time_until_send_us(MSS, 9_600) == 9_600
+    assert pacer.time_until_send_us(600, 9_600) == 4_800
+
+
+def test_bucket_refills_only_up_to_the_burst() -> None:
+    pacer, _, _ = paced()
+    for _ in range(10):
+        pacer.on_sent(MSS, 0)
+    for _ in range(10):  # after a long idle period: again ten packets, not more
+        assert pacer.time_until_send_us(MSS, 10_000_000) == 0
+        pacer.on_sent(MSS, 10_000_000)
+    assert pacer.time_until_send_us(MSS, 10_000_000) == 9_600
+
+
+def test_sending_beyond_the_tokens_leaves_a_debt() -> None:
+    pacer, _, _ = paced()
+    for _ in range(11):  # e.g. a probe sent regardless of pacing
+        pacer.on_sent(MSS, 0)
+    assert pacer.time_until_send_us(MSS, 0) == 19_200
+
+
+def test_rate_follows_the_congestion_window() -> None:
+    pacer, cc, _ = paced()
+    for _ in range(10):
+        pacer.on_sent(MSS, 0)
+    cc.congestion_window = 24_000  # doubled: half the interval
+    assert pacer.time_until_send_us(MSS, 0) == 4_800
+
+
+def test_packet_larger_than_the_bucket_waits_for_a_full_bucket() -> None:
+    pacer, _, _ = paced()
+    pacer.on_sent(12_000, 0)
+    assert pacer.time_until_send_us(20_000, 0) == 96_000  # 12000 bytes at 0.125 B/us
+
+
+def test_validation() -> None:
+    with pytest.raises(ValueError):
+        Pacer(NewReno(), RttEstimator(), burst_packets=0)
