@@ -121,7 +121,6 @@ def _build_datagram(conn: Connection, now_us: int) -> bytes | None:
     if not datagram:
         return None
     conn.bytes_sent += len(datagram)
-    conn.stats.send_total_bytes += len(datagram)
     if conn.pacer is not None:
         conn.pacer.on_sent(len(datagram), now_us)
     _after_datagram(conn)
@@ -179,11 +178,13 @@ def _peer_cid_limit(conn: Connection) -> int:
 class _PacketFiller:
     """Frames and their records for one packet, within its payload budget."""
 
-    __slots__ = ("ack_eliciting", "budget", "largest_acked", "payload", "records")
+    __slots__ = ("ack_eliciting", "budget", "frames", "largest_acked", "payload", "records")
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, *, keep_frames: bool = False) -> None:
         self.payload = bytearray()
         self.records: list[FrameRecord] = []
+        # the frames themselves are kept only for qlog
+        self.frames: list[Frame] | None = [] if keep_frames else None
         self.budget = budget
         self.ack_eliciting = False
         self.largest_acked: int | None = None
@@ -200,6 +201,8 @@ class _PacketFiller:
             return False
         if record is not None:
             self.records.append(record)
+        if self.frames is not None:
+            self.frames.append(frame)
         self.ack_eliciting |= eliciting
         return True
 
@@ -229,7 +232,7 @@ def _build_packet(
     )
     if plan is None:
         return None
-    filler = _PacketFiller(plan.max_payload)
+    filler = _PacketFiller(plan.max_payload, keep_frames=conn.qlog is not None)
     _add_ack(conn, space, filler, now_us)
     if may_send_data:
         _fill(conn, level, filler, now_us)
@@ -352,7 +355,6 @@ def _fill_one_stream(
     conn.send_credit.on_sent(chunk.new_bytes)
     data_frame = StreamFrame(stream.stream_id, chunk.offset, chunk.data, chunk.fin)
     filler.add(data_frame, StreamChunk(stream.stream_id, chunk.offset, len(chunk.data), chunk.fin))
-    conn.stats.send_total_stream_bytes += len(chunk.data)
     return True
 
 
@@ -382,7 +384,10 @@ def _record_sent(
     )
     conn.loss.on_packet_sent(sent)
     conn.next_packet_number[space] += 1
-    conn.stats.record_packet_sent(size, ack_eliciting=filler.ack_eliciting)
+    stream_bytes = sum(r.length for r in filler.records if isinstance(r, StreamChunk))
+    conn.stats.record_packet_sent(
+        size, ack_eliciting=filler.ack_eliciting, stream_bytes=stream_bytes
+    )
     if level is EncryptionLevel.HANDSHAKE:
         conn.sent_handshake_packet = True
     if filler.ack_eliciting and not conn.ack_eliciting_sent_since_receive:
@@ -392,7 +397,7 @@ def _record_sent(
         conn.qlog.packet_sent(
             now_us,
             QlogPacketHeader(plan.packet_type, packet_number=plan.packet_number),
-            [],
+            filler.frames or [],
             raw_length=size,
         )
 
