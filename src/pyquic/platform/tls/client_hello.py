@@ -74,7 +74,7 @@ class ClientHelloBuilder:
         """The encoded first ClientHello (with its PSK binder, if resuming)."""
         self.random = random
         for group in self._config.key_share_groups:
-            self.key_shares[int(group)] = generate(group)
+            self.key_shares[int(group)] = generate(group, self._config.random_bytes)
         return self._encode(self.ticket, self.early_data_offered, now_s, transcript=None)
 
     def second(
@@ -87,7 +87,7 @@ class ClientHelloBuilder:
     ) -> bytes:
         """The ClientHello answering a HelloRetryRequest (RFC 8446 §4.1.2)."""
         if group is not None:
-            self.key_shares = {group: generate(NamedGroup(group))}
+            self.key_shares = {group: generate(NamedGroup(group), self._config.random_bytes)}
         self._cookie = cookie
         ticket = self.ticket
         if ticket is not None and (

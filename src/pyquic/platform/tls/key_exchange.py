@@ -104,6 +104,43 @@ def _ec_exchange(group: NamedGroup, private_key: ec.EllipticCurvePrivateKey, pee
     return secret
 
 
+# -- private keys from injected randomness ------------------------------------------------------
+
+RandomBytes = Callable[[int], bytes]
+
+# The group orders of P-256 and P-384 (SEC 2 §2.4.2, §2.5.1), to map random bytes to a scalar.
+_EC_ORDERS: dict[NamedGroup, int] = {
+    NamedGroup.SECP256R1: 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    NamedGroup.SECP384R1: int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973",
+        16,
+    ),
+}
+_MLKEM_SEED_LENGTH = 64  # FIPS 203: d || z
+
+
+def _x25519_key(random_bytes: RandomBytes | None) -> x25519.X25519PrivateKey:
+    if random_bytes is None:
+        return x25519.X25519PrivateKey.generate()
+    return x25519.X25519PrivateKey.from_private_bytes(random_bytes(X25519_KEY_LENGTH))
+
+
+def _ec_key(group: NamedGroup, random_bytes: RandomBytes | None) -> ec.EllipticCurvePrivateKey:
+    curve = _EC_CURVES[group]()
+    if random_bytes is None:
+        return ec.generate_private_key(curve)
+    order = _EC_ORDERS[group]
+    # 64 extra bits make the reduction's bias negligible (FIPS 186-5 §A.2.1)
+    raw = int.from_bytes(random_bytes((order.bit_length() + 64) // 8), "big")
+    return ec.derive_private_key(raw % (order - 1) + 1, curve)
+
+
+def _mlkem_key(random_bytes: RandomBytes | None) -> mlkem.MLKEM768PrivateKey:
+    if random_bytes is None:
+        return mlkem.MLKEM768PrivateKey.generate()
+    return mlkem.MLKEM768PrivateKey.from_seed_bytes(random_bytes(_MLKEM_SEED_LENGTH))
+
+
 # -- client side ------------------------------------------------------------------------------
 
 
@@ -119,9 +156,9 @@ class ClientKeyShare(abc.ABC):
 
 
 class _X25519ClientShare(ClientKeyShare):
-    def __init__(self) -> None:
+    def __init__(self, random_bytes: RandomBytes | None = None) -> None:
         self.group = NamedGroup.X25519
-        self._private_key = x25519.X25519PrivateKey.generate()
+        self._private_key = _x25519_key(random_bytes)
         self.public_bytes = _x25519_public(self._private_key)
 
     def complete(self, server_share: BytesLike) -> bytes:
@@ -130,9 +167,9 @@ class _X25519ClientShare(ClientKeyShare):
 
 
 class _EcdheClientShare(ClientKeyShare):
-    def __init__(self, group: NamedGroup) -> None:
+    def __init__(self, group: NamedGroup, random_bytes: RandomBytes | None = None) -> None:
         self.group = group
-        self._private_key = ec.generate_private_key(_EC_CURVES[group]())
+        self._private_key = _ec_key(group, random_bytes)
         self.public_bytes = _ec_public(self._private_key)
 
     def complete(self, server_share: BytesLike) -> bytes:
@@ -145,10 +182,10 @@ class _HybridClientShare(ClientKeyShare):
     CLIENT_LENGTH: ClassVar[int] = MLKEM768_ENCAPSULATION_KEY_LENGTH + X25519_KEY_LENGTH
     SERVER_LENGTH: ClassVar[int] = MLKEM768_CIPHERTEXT_LENGTH + X25519_KEY_LENGTH
 
-    def __init__(self) -> None:
+    def __init__(self, random_bytes: RandomBytes | None = None) -> None:
         self.group = NamedGroup.X25519MLKEM768
-        self._mlkem_key = mlkem.MLKEM768PrivateKey.generate()
-        self._x25519_key = x25519.X25519PrivateKey.generate()
+        self._mlkem_key = _mlkem_key(random_bytes)
+        self._x25519_key = _x25519_key(random_bytes)
         self.public_bytes = self._mlkem_key.public_key().public_bytes_raw() + _x25519_public(
             self._x25519_key
         )
@@ -168,20 +205,28 @@ class _HybridClientShare(ClientKeyShare):
 # -- server side ------------------------------------------------------------------------------
 
 
-def _respond_x25519(client_share: bytes) -> tuple[bytes, bytes]:
+def _respond_x25519(
+    client_share: bytes, random_bytes: RandomBytes | None = None
+) -> tuple[bytes, bytes]:
     group = NamedGroup.X25519
     share = _check_length(group, client_share, X25519_KEY_LENGTH)
-    private_key = x25519.X25519PrivateKey.generate()
+    private_key = _x25519_key(random_bytes)
     return _x25519_public(private_key), _x25519_exchange(group, private_key, share)
 
 
-def _respond_ec(group: NamedGroup, client_share: bytes) -> tuple[bytes, bytes]:
-    private_key = ec.generate_private_key(_EC_CURVES[group]())
+def _respond_ec(
+    group: NamedGroup, client_share: bytes, random_bytes: RandomBytes | None = None
+) -> tuple[bytes, bytes]:
+    private_key = _ec_key(group, random_bytes)
     secret = _ec_exchange(group, private_key, client_share)
     return _ec_public(private_key), secret
 
 
-def _respond_hybrid(client_share: bytes) -> tuple[bytes, bytes]:
+def _respond_hybrid(
+    client_share: bytes, random_bytes: RandomBytes | None = None
+) -> tuple[bytes, bytes]:
+    """The server's hybrid share.  ML-KEM encapsulation draws its own randomness: cryptography
+    offers no seeded encapsulation, so only the X25519 half follows ``random_bytes``."""
     group = NamedGroup.X25519MLKEM768
     share = _check_length(group, client_share, _HybridClientShare.CLIENT_LENGTH)
     encapsulation_key = share[:MLKEM768_ENCAPSULATION_KEY_LENGTH]
@@ -192,7 +237,7 @@ def _respond_hybrid(client_share: bytes) -> tuple[bytes, bytes]:
         mlkem_secret, ciphertext = mlkem_public.encapsulate()
     except ValueError as exc:
         raise _illegal(group, "invalid ML-KEM-768 encapsulation key") from exc
-    x25519_key = x25519.X25519PrivateKey.generate()
+    x25519_key = _x25519_key(random_bytes)
     x25519_secret = _x25519_exchange(group, x25519_key, x25519_peer)
     return ciphertext + _x25519_public(x25519_key), mlkem_secret + x25519_secret
 
@@ -204,8 +249,8 @@ class GroupParameters:
     client_share_length: int
     server_share_length: int
     shared_secret_length: int
-    generate: Callable[[], ClientKeyShare]
-    respond: Callable[[bytes], tuple[bytes, bytes]]
+    generate: Callable[[RandomBytes | None], ClientKeyShare]
+    respond: Callable[[bytes, RandomBytes | None], tuple[bytes, bytes]]
 
 
 _GROUPS: dict[NamedGroup, GroupParameters] = {
@@ -247,14 +292,20 @@ def group_parameters(group: NamedGroup) -> GroupParameters:
         raise ValueError(f"unsupported key exchange group: {group!r}") from None
 
 
-def generate(group: NamedGroup) -> ClientKeyShare:
-    """A fresh client key share for ``group`` (RFC 8446 §4.2.8)."""
-    return group_parameters(group).generate()
+def generate(group: NamedGroup, random_bytes: RandomBytes | None = None) -> ClientKeyShare:
+    """A fresh client key share for ``group`` (RFC 8446 §4.2.8).
+
+    ``random_bytes`` (the engine's injected randomness) makes the key deterministic for tests;
+    without it the key comes from the OS's random source.
+    """
+    return group_parameters(group).generate(random_bytes)
 
 
-def respond(group: NamedGroup, client_share: BytesLike) -> tuple[bytes, bytes]:
+def respond(
+    group: NamedGroup, client_share: BytesLike, random_bytes: RandomBytes | None = None
+) -> tuple[bytes, bytes]:
     """The server's ``(key_exchange bytes, shared secret)`` for a client's share (§4.2.8).
 
     A malformed client share raises the illegal_parameter alert (§4.2.8, §7.4.2).
     """
-    return group_parameters(group).respond(bytes(client_share))
+    return group_parameters(group).respond(bytes(client_share), random_bytes)

@@ -185,7 +185,9 @@ class ServerSession(TlsSession[ServerState]):
 
     def _send_server_hello(self, suite: CipherSuite, group: int, share: ext.KeyShareEntry) -> None:
         ext.check_key_share_length(group, share.key_exchange, from_client=True)
-        server_share, shared_secret = respond(NamedGroup(group), share.key_exchange)
+        server_share, shared_secret = respond(
+            NamedGroup(group), share.key_exchange, self.config.random_bytes
+        )
         extensions: list[ext.Extension] = [
             (_E.SUPPORTED_VERSIONS, ext.encode_supported_versions(TLS13_VERSION)),
             (_E.KEY_SHARE, ext.encode_key_share(ext.KeyShareEntry(group, server_share))),
