@@ -47,19 +47,26 @@ def receive_datagram(conn: Connection, data: bytes, address: object, now_us: int
         conn.close_pending = True
         return
     first = True
-    try:
-        for header in iter_packets(data, short_dcid_length=conn.settings.local_cid_length):
-            processed = _receive_packet(conn, header, data, now_us)
-            if first and not processed and isinstance(header, ShortHeader):
-                _check_stateless_reset(conn, data, now_us)
-            first = False
-    except QuicError as exc:
-        # an unparsable header: drop the rest of the datagram (RFC 9000 §12.2)
-        conn.stats.recv_dropped_packets += 1
-        if conn.qlog is not None:
-            conn.qlog.packet_dropped(
-                now_us, trigger="invalid", raw_length=len(data), details={"reason": exc.reason}
-            )
+    packets = iter_packets(data, short_dcid_length=conn.settings.local_cid_length)
+    while True:
+        try:
+            header = next(packets, None)
+        except QuicError as exc:
+            # an unparsable header: drop the rest of the datagram (RFC 9000 §12.2)
+            conn.stats.recv_dropped_packets += 1
+            if conn.qlog is not None:
+                conn.qlog.packet_dropped(
+                    now_us, trigger="invalid", raw_length=len(data), details={"reason": exc.reason}
+                )
+            return
+        if header is None:
+            return
+        # a QuicError from an authenticated packet is a connection error (RFC 9000 §11.1): it
+        # propagates to the connection's error boundary, it does not merely drop the packet
+        processed = _receive_packet(conn, header, data, now_us)
+        if first and not processed and isinstance(header, ShortHeader):
+            _check_stateless_reset(conn, data, now_us)
+        first = False
 
 
 def _receive_packet(
@@ -163,6 +170,9 @@ def _process_protected(
     conn.stats.recv_total_packets += 1
     conn.pump_tls()
     conn.return_flow_credit()
+    # RFC 9000 §10.1: restarted once the packet was processed successfully, so the 3-PTO floor
+    # uses the RTT its ACK frames gave and a handshake completed by it arms the negotiated timeout
+    conn.restart_idle_timer(now_us)
     _retry_buffered(conn, now_us)
     return True
 
@@ -172,7 +182,6 @@ def _on_authenticated(
 ) -> None:
     """Bookkeeping every authenticated packet triggers."""
     conn.ack_eliciting_sent_since_receive = False
-    conn.restart_idle_timer(now_us)
     if level is EncryptionLevel.HANDSHAKE and not conn.is_client:
         # RFC 9000 §8.1: a Handshake packet proves the client's address;
         # RFC 9001 §4.9.1: the server discards Initial keys on the first one

@@ -51,8 +51,9 @@ _MICROSECONDS_PER_SECOND = 1_000_000
 class NetworkEndpoint(Protocol):
     """What the network drives; positional-only so any parameter names fit."""
 
-    def receive_datagram(self, data: bytes, address: Hashable, now_us: int, /) -> None:
-        """A datagram arrived from ``address`` (the sender's registered address)."""
+    def receive_datagram(self, data: bytes, address: Hashable, now_us: int, /) -> object:
+        """A datagram arrived from ``address`` (the sender's registered address); any return
+        value is ignored."""
         ...
 
     def datagrams_to_send(self, now_us: int, /) -> Sequence[tuple[bytes, Hashable]]:

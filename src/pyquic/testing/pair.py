@@ -36,7 +36,14 @@ from pyquic.testing.network import (
     SimulatedNetwork,
 )
 
-__all__ = ["DEFAULT_EPOCH", "ConnectionPair", "connection_pair", "pair_settings"]
+__all__ = [
+    "DEFAULT_EPOCH",
+    "ConnectionPair",
+    "connection_pair",
+    "pair_settings",
+    "tls_configs",
+    "tls_factory",
+]
 
 DEFAULT_EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)  # the wall-clock time at virtual t = 0
 _RESET_KEY_LENGTH = 32
@@ -113,12 +120,9 @@ def connection_pair(
         pki = make_test_credentials(now=epoch, client_certificate=mutual_tls)
     elif mutual_tls and pki.client_credential is None:
         raise ValueError("mutual_tls needs a pki made with client_certificate=True")
-    epoch_s = epoch.timestamp()
-
-    def wall_clock() -> float:
-        return epoch_s + network.now_us / 1_000_000
-
-    client_config, server_config = _tls_configs(pki, alpn, seed, mutual_tls, wall_clock)
+    client_config, server_config = tls_configs(
+        pki, network, seed=seed, alpn=alpn, mutual_tls=mutual_tls, epoch=epoch
+    )
     if customize_client_tls is not None:
         client_config = customize_client_tls(client_config)
     if customize_server_tls is not None:
@@ -129,6 +133,36 @@ def connection_pair(
     network.add_endpoint("client", client)
     network.add_endpoint("server", server)
     return ConnectionPair(network, client, server, pki)
+
+
+def tls_configs(
+    pki: TestPki,
+    network: SimulatedNetwork,
+    *,
+    seed: int = 0,
+    alpn: bytes = b"hq-interop",
+    mutual_tls: bool = False,
+    epoch: dt.datetime = DEFAULT_EPOCH,
+) -> tuple[TlsConfig, TlsConfig]:
+    """(client, server) TLS configurations as :func:`connection_pair` makes them: trusting
+    ``pki``'s CA, on ``network``'s virtual clock; for wiring endpoints by hand."""
+    epoch_s = epoch.timestamp()
+
+    def wall_clock() -> float:
+        return epoch_s + network.now_us / 1_000_000
+
+    return _tls_configs(pki, alpn, seed, mutual_tls, wall_clock)
+
+
+def tls_factory(config: TlsConfig) -> Callable[[bytes], TlsSessionLike]:
+    """A connection's ``tls_factory``: a new client or server session of ``config`` each call."""
+
+    def factory(transport_parameters: bytes) -> TlsSessionLike:
+        if config.is_client:
+            return ClientSession(config, transport_parameters)
+        return ServerSession(config, transport_parameters)
+
+    return factory
 
 
 def _tls_configs(
@@ -166,16 +200,10 @@ def _connection(
 ) -> Connection:
     """One side's connection: the client talks to "server", the server to "client"."""
     role = "client" if config.is_client else "server"
-
-    def tls_factory(transport_parameters: bytes) -> TlsSessionLike:
-        if config.is_client:
-            return ClientSession(config, transport_parameters)
-        return ServerSession(config, transport_parameters)
-
     return Connection(
         is_client=config.is_client,
         settings=settings if settings is not None else pair_settings(),
-        tls_factory=tls_factory,
+        tls_factory=tls_factory(config),
         crypto=crypto,
         rng=_rng(seed, f"{role}/connection"),
         now_us=now_us,
