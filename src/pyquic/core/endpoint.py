@@ -1,0 +1,666 @@
+"""The endpoint: one UDP binding's protocol logic, sans-I/O (MsQuic's binding.c and lookup.c).
+
+An :class:`Endpoint` owns the connections reached through one local address.  It routes every
+received datagram by the Destination Connection ID of its first packet (RFC 9000 §5.2, §12.2),
+creates a server connection for an Initial that names an unknown CID (RFC 9000 §5.2.2, §7.2,
+§14.1), answers a long header of an unsupported version with Version Negotiation (RFC 9000 §6.1,
+§17.2.1), answers a short header for an unknown CID with a Stateless Reset (RFC 9000 §10.3) and
+recognises a Stateless Reset sent to one of its own connections (RFC 9000 §10.3.1).  Everything
+else is dropped and counted.  :meth:`Endpoint.receive_datagram` never raises.
+
+Design choices:
+
+* Sans-I/O like the connection: no sockets, no clock, no threads; time is ``now_us`` and every
+  random choice (grease versions, reset filler, the connections' CIDs) comes from the injected
+  ``rng``.  The endpoint also speaks the simulated network's ``NetworkEndpoint`` protocol
+  (:meth:`next_timer_us` and :meth:`handle_timer` without a connection mean "all connections").
+* The route table maps a CID to its connection and mirrors each connection's active local CIDs
+  (``local_cids.active_cids()``), re-read after every operation on that connection: receiving,
+  a timer, sending.  A connection therefore never puts a CID in a NEW_CONNECTION_ID frame that
+  the endpoint does not route (the datagram leaves after the re-read).  A server connection is
+  also routed by the client's original Destination CID for its whole life, as quinn does, so a
+  late duplicate of the client's first Initial reaches it instead of opening a second connection.
+* Every connection uses the endpoint's CID length, which is what makes short headers routable
+  and reset tokens derivable from a CID alone (RFC 9000 §10.3.2).
+* Stateless answers (Version Negotiation, Stateless Reset) spend tokens of one bucket, MsQuic's
+  MaxBindingStatelessOperations per StatelessOperationExpirationMs, and one remote address gets
+  at most one answer per expiration period (MsQuic's per-address stateless context); this bounds
+  reflection (RFC 9000 §21.3, §21.5) and reset loops (RFC 9000 §10.3.3).
+* A connection's timers are tracked for a timer wheel: :meth:`connection_timers` (or
+  :meth:`take_touched`) lists the connections whose earliest timer changed since the last call.
+* A connection that raises anything but its own ``QuicError`` (which it handles itself) is
+  abandoned and reported in :class:`ConnectionClosed`; one faulty connection never takes the
+  endpoint down.  ``EndpointStatistics.connection_errors`` counts these (tests expect zero).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import partial
+from typing import TypeAlias, TypeVar, overload
+
+from pyquic.core.cid_manager import MIN_STATELESS_RESET_KEY_LENGTH, stateless_reset_token
+from pyquic.core.connection import Connection, ConnectionState
+from pyquic.core.errors import QuicError
+from pyquic.core.packet_header import (
+    HEADER_FORM_BIT,
+    MAX_CID_LENGTH,
+    MIN_STATELESS_RESET_LENGTH,
+    STATELESS_RESET_TOKEN_LENGTH,
+    LongHeader,
+    encode_stateless_reset,
+    encode_version_negotiation,
+    parse_header,
+)
+from pyquic.core.qlog import QlogSink
+from pyquic.core.settings import Settings
+from pyquic.core.tls_interface import PacketProtectionFactory, TlsSessionLike
+from pyquic.core.version import QUIC_V1, SUPPORTED_VERSIONS, PacketType
+
+__all__ = [
+    "DEFAULT_MAX_HANDSHAKES",
+    "MIN_INITIAL_DATAGRAM_SIZE",
+    "MIN_ORIGINAL_DCID_LENGTH",
+    "ConnectionClosed",
+    "DropReason",
+    "Endpoint",
+    "EndpointEvent",
+    "EndpointStatistics",
+    "NewConnection",
+    "ServerConfig",
+]
+
+Address: TypeAlias = Hashable
+TlsFactory: TypeAlias = Callable[[bytes], TlsSessionLike]
+_T = TypeVar("_T")
+
+MIN_INITIAL_DATAGRAM_SIZE = 1200  # RFC 9000 §14.1: a client's Initial datagram is this big
+MIN_ORIGINAL_DCID_LENGTH = 8  # RFC 9000 §7.2: the client's first Destination CID
+DEFAULT_MAX_HANDSHAKES = 1024  # server connections still in their handshake, at most
+# RFC 9000 §10.3: answering a packet of at most 43 bytes, a reset is one byte shorter
+_SMALL_TRIGGER_LENGTH = 43
+_RESET_EXTRA_LENGTH = 16  # larger triggers get a reset of 43 + rng.randrange(16) bytes
+_VN_UNUSED_MULTIPLEX_BIT = 0x40  # RFC 9000 §17.2.1: set it where QUIC shares a port
+_GREASE_VERSION_MASK = 0x0F0F0F0F  # RFC 9000 §15: versions 0x?a?a?a?a are reserved
+_GREASE_VERSION_BITS = 0x0A0A0A0A
+
+
+class DropReason(Enum):
+    """Why the endpoint dropped a datagram without handing it to a connection."""
+
+    UNPARSABLE = "unparsable"  # not even the invariant header fields (RFC 8999 §5)
+    CID_TOO_LONG = "cid_too_long"  # a v1/v2 long header with a CID over 20 bytes (RFC 9000 §17.2)
+    UNKNOWN_CONNECTION = "unknown_connection"  # a long header, not a new Initial, for no one
+    VERSION_NEGOTIATION = "version_negotiation"  # a VN for no connection (never answered)
+    NOT_A_SERVER = "not_a_server"  # a client endpoint does not accept connections
+    UNSUPPORTED_VERSION_SMALL = "unsupported_version_small"  # RFC 9000 §6.1: below 1200 bytes
+    INITIAL_TOO_SMALL = "initial_too_small"  # RFC 9000 §14.1
+    ORIGINAL_DCID_TOO_SHORT = "original_dcid_too_short"  # RFC 9000 §7.2
+    HANDSHAKE_LIMIT = "handshake_limit"  # ServerConfig.max_handshakes reached
+    INITIAL_NOT_AUTHENTICATED = "initial_not_authenticated"  # no packet of it decrypted
+    TOO_SMALL_FOR_RESET = "too_small_for_reset"  # RFC 9000 §10.3.3: it could be a reset itself
+    STATELESS_RATE_LIMITED = "stateless_rate_limited"  # no stateless answer allowed now
+
+
+@dataclass(slots=True)
+class EndpointStatistics:
+    """Counters of one endpoint (MsQuic's binding and global per-binding counters)."""
+
+    datagrams_received: int = 0
+    bytes_received: int = 0
+    datagrams_sent: int = 0  # connections' datagrams and stateless answers
+    bytes_sent: int = 0
+    dropped: dict[DropReason, int] = field(default_factory=dict)
+    version_negotiation_sent: int = 0
+    stateless_resets_sent: int = 0
+    stateless_resets_received: int = 0  # resets recognised for one of our connections
+    connections_created: int = 0  # client (connect) and server (accepted) connections
+    connections_closed: int = 0  # removed, for any reason
+    connection_errors: int = 0  # connections abandoned because they raised
+    cid_collisions: int = 0  # a connection's CID already routed to another one (not stolen)
+
+    @property
+    def datagrams_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+
+@dataclass(frozen=True, slots=True)
+class NewConnection:
+    """A client opened a connection to this server endpoint (MsQuic's NEW_CONNECTION)."""
+
+    connection: Connection
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """A connection reached CLOSED (or raised) and is no longer routed or driven."""
+
+    connection: Connection
+    error: Exception | None = None  # set when the endpoint abandoned a connection that raised
+
+
+EndpointEvent: TypeAlias = NewConnection | ConnectionClosed
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """What a server endpoint needs to accept connections.
+
+    ``tls_factory(transport_parameters_bytes)`` builds one TLS server session per connection.
+    ``max_handshakes`` bounds the server connections still in their handshake; Initials for new
+    connections beyond it are dropped (the client retransmits), against handshake floods
+    (RFC 9000 §21.2).  ``qlog_factory(original_dcid)``
+    may give each accepted connection a qlog sink.  ``versions`` are the versions accepted, in
+    preference order; Version Negotiation lists them (RFC 9000 §6.1).
+    """
+
+    tls_factory: TlsFactory
+    settings: Settings
+    max_handshakes: int = DEFAULT_MAX_HANDSHAKES
+    qlog_factory: Callable[[bytes], QlogSink | None] | None = None
+    versions: tuple[int, ...] = tuple(SUPPORTED_VERSIONS)
+
+    def __post_init__(self) -> None:
+        if self.max_handshakes < 1:
+            raise ValueError(f"max_handshakes must be at least 1, got {self.max_handshakes}")
+        if not self.versions or any(v not in SUPPORTED_VERSIONS for v in self.versions):
+            raise ValueError(f"versions must be a non-empty subset of {list(SUPPORTED_VERSIONS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Invariants:
+    """The version-independent header fields (RFC 8999 §5) that routing needs."""
+
+    long: bool
+    version: int  # 0 for a short header (and for Version Negotiation)
+    destination_cid: bytes
+    source_cid: bytes
+
+
+def _parse_invariants(data: bytes, short_cid_length: int) -> _Invariants | None:
+    """RFC 8999 §5.1, §5.2: the CIDs (and version) of the first packet; None if truncated."""
+    if not data:
+        return None
+    if not data[0] & HEADER_FORM_BIT:
+        if len(data) < 1 + short_cid_length:
+            return None
+        return _Invariants(False, 0, data[1 : 1 + short_cid_length], b"")
+    if len(data) < 6:
+        return None
+    version = int.from_bytes(data[1:5], "big")
+    dcid_end = 6 + data[5]
+    if len(data) < dcid_end + 1:
+        return None
+    scid_end = dcid_end + 1 + data[dcid_end]
+    if len(data) < scid_end:
+        return None
+    return _Invariants(True, version, data[6:dcid_end], data[dcid_end + 1 : scid_end])
+
+
+class _StatelessLimiter:
+    """A token bucket for stateless answers, plus one answer per address per period.
+
+    ``capacity`` answers per ``period_us`` in a burst and on average (MsQuic's
+    MaxBindingStatelessOperations and StatelessOperationExpirationMs).  Integer arithmetic: the
+    bucket holds ``capacity * period_us`` units, refills ``capacity`` units per microsecond and
+    an answer costs ``period_us`` units.
+    """
+
+    def __init__(self, capacity: int, period_us: int) -> None:
+        self._capacity = max(capacity, 1)
+        self._period_us = max(period_us, 1)
+        self._units = self._capacity * self._period_us
+        self._last_us = 0
+        self._recent: dict[Address, int] = {}  # address -> end of its period (insertion order)
+
+    def allow(self, address: Address, now_us: int) -> bool:
+        if now_us > self._last_us:
+            refill = (now_us - self._last_us) * self._capacity
+            self._units = min(self._capacity * self._period_us, self._units + refill)
+            self._last_us = now_us
+        while self._recent:
+            oldest = next(iter(self._recent))
+            if self._recent[oldest] > now_us:
+                break
+            del self._recent[oldest]
+        if address in self._recent or self._units < self._period_us:
+            return False
+        self._units -= self._period_us
+        self._recent[address] = now_us + self._period_us
+        return True
+
+
+@dataclass(slots=True)
+class _Entry:
+    """The endpoint's bookkeeping for one connection."""
+
+    cids: set[bytes]  # the CIDs it wants routed (routed unless another connection has one)
+    address: Address  # the peer address it is indexed under (for reset detection)
+    timer_us: int | None  # its earliest timer when last synced
+    handshaking: bool  # a server connection counted against max_handshakes
+
+
+class Endpoint:
+    """Routes datagrams to connections and answers what no connection can (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        crypto: PacketProtectionFactory,
+        rng: random.Random,
+        stateless_reset_key: bytes,
+        server: ServerConfig | None = None,
+    ) -> None:
+        if len(stateless_reset_key) < MIN_STATELESS_RESET_KEY_LENGTH:
+            raise ValueError(
+                f"stateless_reset_key must be at least {MIN_STATELESS_RESET_KEY_LENGTH} bytes"
+            )
+        self.settings = settings
+        self.crypto = crypto
+        self.rng = rng
+        self.server = server
+        self.stats = EndpointStatistics()
+        self._reset_key = stateless_reset_key
+        self._cid_length = settings.local_cid_length
+        if server is not None:
+            self._check_cid_length(server.settings)
+        self._routes: dict[bytes, Connection] = {}
+        self._entries: dict[Connection, _Entry] = {}
+        self._by_address: dict[Address, set[Connection]] = {}
+        self._handshakes = 0
+        self._touched: dict[Connection, None] = {}  # timer changed since connection_timers()
+        self._active: dict[Connection, None] = {}  # had input since datagrams_to_send()
+        self._round_robin = 0
+        self._stateless_out: deque[tuple[bytes, Address]] = deque()
+        self._events: deque[EndpointEvent] = deque()
+        self._limiter = _StatelessLimiter(
+            settings.max_binding_stateless_operations,
+            settings.stateless_operation_expiration_ms * 1000,
+        )
+
+    # --- queries ------------------------------------------------------------------------------
+
+    @property
+    def connections(self) -> tuple[Connection, ...]:
+        """The connections the endpoint drives, oldest first."""
+        return tuple(self._entries)
+
+    @property
+    def handshakes_in_progress(self) -> int:
+        """Server connections still in their handshake (bounded by ``max_handshakes``)."""
+        return self._handshakes
+
+    @property
+    def route_count(self) -> int:
+        return len(self._routes)
+
+    def route(self, connection_id: bytes) -> Connection | None:
+        """The connection a packet to ``connection_id`` is delivered to, if any."""
+        return self._routes.get(connection_id)
+
+    def poll_event(self) -> EndpointEvent | None:
+        return self._events.popleft() if self._events else None
+
+    # --- client connections -------------------------------------------------------------------
+
+    def connect(
+        self,
+        peer_address: Address,
+        tls_factory: TlsFactory,
+        now_us: int,
+        *,
+        settings: Settings | None = None,
+        qlog: QlogSink | None = None,
+        version: int = QUIC_V1,
+    ) -> Connection:
+        """Open a client connection to ``peer_address``; its first flight goes out with the next
+        :meth:`datagrams_to_send`.  ``settings`` (default: the endpoint's) must keep the
+        endpoint's ``local_cid_length``."""
+        settings = settings if settings is not None else self.settings
+        self._check_cid_length(settings)
+        conn = Connection(
+            is_client=True,
+            settings=settings,
+            tls_factory=tls_factory,
+            crypto=self.crypto,
+            rng=self.rng,
+            now_us=now_us,
+            peer_address=peer_address,
+            stateless_reset_key=self._reset_key,
+            version=version,
+            qlog=qlog,
+        )
+        self._register(conn)
+        return conn
+
+    def _check_cid_length(self, settings: Settings) -> None:
+        # RFC 9000 §10.3.2: one CID length for every connection, so short headers route
+        if settings.local_cid_length != self._cid_length:
+            raise ValueError(
+                f"local_cid_length {settings.local_cid_length} differs from the endpoint's "
+                f"{self._cid_length}"
+            )
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, address: Address, now_us: int) -> Connection | None:
+        """Route one datagram; returns the connection it was delivered to.  Never raises."""
+        data = bytes(data)
+        self.stats.datagrams_received += 1
+        self.stats.bytes_received += len(data)
+        header = _parse_invariants(data, self._cid_length)
+        if header is None:
+            return self._drop(DropReason.UNPARSABLE)
+        conn = self._routes.get(header.destination_cid)
+        if conn is not None:  # RFC 9000 §5.2: the first packet's DCID names the connection
+            self._deliver(conn, data, address, now_us)
+            return conn
+        conn = self._reset_target(data, address)
+        if conn is not None:
+            # RFC 9000 §10.3.1: a reset's DCID is random, its last 16 bytes are one of the
+            # peer's tokens (in any header form); the connection checks them again and drains
+            self.stats.stateless_resets_received += 1
+            self._deliver(conn, data, address, now_us)
+            return conn
+        if header.long:
+            return self._unroutable_long(data, header, address, now_us)
+        self._unroutable_short(data, header, address, now_us)
+        return None
+
+    def _unroutable_long(
+        self, data: bytes, header: _Invariants, address: Address, now_us: int
+    ) -> Connection | None:
+        if header.version == 0:
+            return self._drop(DropReason.VERSION_NEGOTIATION)  # RFC 9000 §6.1: never answer VN
+        if self.server is None:
+            return self._drop(DropReason.NOT_A_SERVER)
+        if header.version not in self.server.versions:
+            if len(data) < MIN_INITIAL_DATAGRAM_SIZE:
+                return self._drop(DropReason.UNSUPPORTED_VERSION_SMALL)  # RFC 9000 §6.1
+            self._send_version_negotiation(header, address, now_us)
+            return None
+        if max(len(header.destination_cid), len(header.source_cid)) > MAX_CID_LENGTH:
+            return self._drop(DropReason.CID_TOO_LONG)  # RFC 9000 §17.2
+        return self._accept(data, self.server, address, now_us)
+
+    def _unroutable_short(
+        self, data: bytes, header: _Invariants, address: Address, now_us: int
+    ) -> None:
+        if len(data) <= MIN_STATELESS_RESET_LENGTH:
+            # RFC 9000 §10.3.3: our reset must be smaller than the trigger and >= 21 bytes
+            self._drop(DropReason.TOO_SMALL_FOR_RESET)
+            return
+        if not self._limiter.allow(address, now_us):
+            self._drop(DropReason.STATELESS_RATE_LIMITED)
+            return
+        self._stateless_out.append((self._stateless_reset(data, header.destination_cid), address))
+        self.stats.stateless_resets_sent += 1
+        return None
+
+    def _reset_target(self, data: bytes, address: Address) -> Connection | None:
+        """RFC 9000 §10.3.1: the connection at ``address`` whose peer's token ends ``data``.
+
+        Tokens are compared in constant time by ``PeerConnectionIds.is_stateless_reset``.
+        """
+        if len(data) < MIN_STATELESS_RESET_LENGTH:
+            return None
+        for conn in self._by_address.get(address, ()):
+            if conn.peer_cids is not None and conn.peer_cids.is_stateless_reset(data):
+                return conn
+        return None
+
+    def _accept(
+        self, data: bytes, server: ServerConfig, address: Address, now_us: int
+    ) -> Connection | None:
+        """A new server connection for a client's first Initial (RFC 9000 §5.2.2, §7.2)."""
+        if len(data) < MIN_INITIAL_DATAGRAM_SIZE:
+            return self._drop(DropReason.INITIAL_TOO_SMALL)  # RFC 9000 §14.1
+        try:
+            header = parse_header(data, short_dcid_length=self._cid_length)
+        except QuicError:
+            return self._drop(DropReason.UNPARSABLE)
+        if not isinstance(header, LongHeader) or header.packet_type is not PacketType.INITIAL:
+            return self._drop(DropReason.UNKNOWN_CONNECTION)  # 0-RTT/Handshake before Initial
+        if len(header.destination_cid) < MIN_ORIGINAL_DCID_LENGTH:
+            return self._drop(DropReason.ORIGINAL_DCID_TOO_SHORT)  # RFC 9000 §7.2
+        if self._handshakes >= server.max_handshakes:
+            return self._drop(DropReason.HANDSHAKE_LIMIT)
+        try:
+            qlog = server.qlog_factory(header.destination_cid) if server.qlog_factory else None
+            conn = Connection(
+                is_client=False,
+                settings=server.settings,
+                tls_factory=server.tls_factory,
+                crypto=self.crypto,
+                rng=self.rng,
+                now_us=now_us,
+                peer_address=address,
+                stateless_reset_key=self._reset_key,
+                version=header.version,
+                qlog=qlog,
+            )
+            conn.receive_datagram(data, address, now_us)
+        except Exception:  # a faulty TLS factory or connection: refuse, stay up
+            self.stats.connection_errors += 1
+            return self._drop(DropReason.INITIAL_NOT_AUTHENTICATED)
+        if conn.state is ConnectionState.HANDSHAKE and conn.stats.recv_total_packets == 0:
+            # nothing authenticated (garbage, or a forged Initial): keep no state for it
+            return self._drop(DropReason.INITIAL_NOT_AUTHENTICATED)
+        self._register(conn)
+        self._active[conn] = None
+        self._events.append(NewConnection(conn))
+        return conn
+
+    def _deliver(self, conn: Connection, data: bytes, address: Address, now_us: int) -> None:
+        self._active[conn] = None
+        self._call(conn, partial(conn.receive_datagram, data, address, now_us))
+        self._sync(conn)
+
+    def _drop(self, reason: DropReason) -> Connection | None:
+        """Count a dropped datagram; returns None, what receive_datagram then returns."""
+        self.stats.dropped[reason] = self.stats.dropped.get(reason, 0) + 1
+        return None
+
+    # --- stateless answers --------------------------------------------------------------------
+
+    def _send_version_negotiation(self, header: _Invariants, address: Address, now_us: int) -> None:
+        """RFC 9000 §6.1, §17.2.1: our versions and a grease one, the client's CIDs swapped."""
+        assert self.server is not None
+        if not self._limiter.allow(address, now_us):
+            self._drop(DropReason.STATELESS_RATE_LIMITED)
+            return
+        grease = (self.rng.getrandbits(32) & ~_GREASE_VERSION_MASK) | _GREASE_VERSION_BITS
+        packet = encode_version_negotiation(
+            header.source_cid,
+            header.destination_cid,
+            (*self.server.versions, grease),
+            unused=self.rng.getrandbits(7) | _VN_UNUSED_MULTIPLEX_BIT,
+        )
+        self._stateless_out.append((packet, address))
+        self.stats.version_negotiation_sent += 1
+
+    def _stateless_reset(self, trigger: bytes, destination_cid: bytes) -> bytes:
+        """RFC 9000 §10.3: shorter than the trigger (so never 3x), at least 21 bytes."""
+        if len(trigger) <= _SMALL_TRIGGER_LENGTH:
+            size = len(trigger) - 1
+        else:
+            size = min(
+                len(trigger) - 1, _SMALL_TRIGGER_LENGTH + self.rng.randrange(_RESET_EXTRA_LENGTH)
+            )
+        token = stateless_reset_token(self._reset_key, destination_cid)
+        return encode_stateless_reset(
+            token, self.rng.randbytes(size - STATELESS_RESET_TOKEN_LENGTH)
+        )
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def datagrams_to_send(
+        self, now_us: int, *, max_datagrams: int | None = None
+    ) -> list[tuple[bytes, Address]]:
+        """Stateless answers, then each connection's datagrams.
+
+        Connections that had input since the last call go first, then the others, each group
+        in an order that rotates by one every call.  With ``max_datagrams`` the endpoint stops
+        asking connections once that many are gathered (a connection's batch is not split).
+        """
+        out: list[tuple[bytes, Address]] = list(self._stateless_out)
+        self._stateless_out.clear()
+        for conn in self._send_order():
+            if max_datagrams is not None and len(out) >= max_datagrams:
+                break
+            self._active.pop(conn, None)
+            batch = self._call(conn, partial(conn.datagrams_to_send, now_us))
+            self._sync(conn)  # routes first: the batch may announce new CIDs
+            if batch:
+                out.extend(batch)
+        self.stats.datagrams_sent += len(out)
+        self.stats.bytes_sent += sum(len(data) for data, _ in out)
+        return out
+
+    def _send_order(self) -> list[Connection]:
+        conns = list(self._entries)
+        if not conns:
+            return []
+        start = self._round_robin % len(conns)
+        self._round_robin = start + 1
+        rotated = conns[start:] + conns[:start]
+        active = self._active
+        return [c for c in rotated if c in active] + [c for c in rotated if c not in active]
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def next_timer_us(self, connection: Connection | None = None) -> int | None:
+        """The earliest timer of ``connection``, or of every connection when it is omitted."""
+        if connection is not None:
+            return connection.next_timer_us() if connection in self._entries else None
+        timers = [t for c in self._entries if (t := c.next_timer_us()) is not None]
+        return min(timers, default=None)
+
+    @overload
+    def handle_timer(self, now_us: int, /) -> None: ...
+
+    @overload
+    def handle_timer(self, connection: Connection, now_us: int, /) -> None: ...
+
+    def handle_timer(self, target: Connection | int, now_us: int | None = None, /) -> None:
+        """``handle_timer(connection, now_us)`` runs one connection's due timers (for a timer
+        wheel); ``handle_timer(now_us)`` runs every due connection (:meth:`handle_timers`)."""
+        if isinstance(target, Connection):
+            if now_us is None:
+                raise TypeError("handle_timer(connection, now_us) needs now_us")
+            if target in self._entries:
+                self._active[target] = None
+                self._call(target, partial(target.handle_timer, now_us))
+                self._sync(target)
+            return
+        self.handle_timers(target)
+
+    def handle_timers(self, now_us: int) -> None:
+        """Run the timers of every connection that has one due at ``now_us``."""
+        for conn in list(self._entries):
+            timer_us = conn.next_timer_us()
+            if timer_us is not None and timer_us <= now_us:
+                self.handle_timer(conn, now_us)
+
+    def next_timer_us_all(self) -> int | None:
+        """The earliest timer over all connections (for simple drivers)."""
+        return self.next_timer_us()
+
+    def take_touched(self) -> list[Connection]:
+        """Connections whose earliest timer changed (or that were removed, timer None) since
+        the last call; the timer wheel re-arms them with :meth:`next_timer_us`."""
+        touched = list(self._touched)
+        self._touched.clear()
+        return touched
+
+    def connection_timers(self) -> list[tuple[Connection, int | None]]:
+        """:meth:`take_touched` with each connection's timer (None: cancel it)."""
+        return [(conn, self.next_timer_us(conn)) for conn in self.take_touched()]
+
+    def touch(self, connection: Connection) -> None:
+        """Re-read a connection after the application acted on it (a stream write, a close):
+        its routes, its timer, its removal if it closed."""
+        if connection in self._entries:
+            self._active[connection] = None
+            self._sync(connection)
+
+    # --- bookkeeping --------------------------------------------------------------------------
+
+    def _register(self, conn: Connection) -> None:
+        entry = self._entries[conn] = _Entry(set(), conn.peer_address, None, handshaking=False)
+        self._index_address(conn, entry)
+        self.stats.connections_created += 1
+        self._sync(conn)
+
+    def _sync(self, conn: Connection) -> None:
+        """Mirror a connection's routes, handshake status and timer; remove it once CLOSED."""
+        entry = self._entries.get(conn)
+        if entry is None:
+            return
+        if conn.state is ConnectionState.CLOSED:
+            self._remove(conn, entry, None)
+            return
+        wanted = set(conn.local_cids.active_cids())
+        if not conn.is_client and conn.original_destination_cid:
+            wanted.add(conn.original_destination_cid)
+        self._set_routes(conn, entry, wanted)
+        if conn.peer_address != entry.address:  # the peer migrated (RFC 9000 §9)
+            self._unindex_address(conn, entry)
+            self._index_address(conn, entry)
+        handshaking = not conn.is_client and conn.state is ConnectionState.HANDSHAKE
+        if handshaking != entry.handshaking:
+            self._handshakes += 1 if handshaking else -1
+            entry.handshaking = handshaking
+        timer_us = conn.next_timer_us()
+        if timer_us != entry.timer_us:
+            entry.timer_us = timer_us
+            self._touched[conn] = None
+
+    def _set_routes(self, conn: Connection, entry: _Entry, wanted: Iterable[bytes]) -> None:
+        wanted = set(wanted)
+        for cid in entry.cids - wanted:
+            if self._routes.get(cid) is conn:
+                del self._routes[cid]
+        for cid in wanted - entry.cids:
+            owner = self._routes.setdefault(cid, conn)
+            if owner is not conn:
+                self.stats.cid_collisions += 1  # never steal another connection's route
+        entry.cids = wanted
+
+    def _index_address(self, conn: Connection, entry: _Entry) -> None:
+        entry.address = conn.peer_address
+        self._by_address.setdefault(entry.address, set()).add(conn)
+
+    def _unindex_address(self, conn: Connection, entry: _Entry) -> None:
+        peers = self._by_address.get(entry.address)
+        if peers is not None:
+            peers.discard(conn)
+            if not peers:
+                del self._by_address[entry.address]
+
+    def _remove(self, conn: Connection, entry: _Entry, error: Exception | None) -> None:
+        self._set_routes(conn, entry, ())
+        self._unindex_address(conn, entry)
+        if entry.handshaking:
+            self._handshakes -= 1
+        del self._entries[conn]
+        self._active.pop(conn, None)
+        self._touched[conn] = None  # the timer wheel cancels it
+        self.stats.connections_closed += 1
+        self._events.append(ConnectionClosed(conn, error))
+
+    def _call(self, conn: Connection, action: Callable[[], _T]) -> _T | None:
+        """Run an operation of ``conn``; a connection that raises is abandoned (docstring)."""
+        try:
+            return action()
+        except Exception as exc:
+            self.stats.connection_errors += 1
+            entry = self._entries.get(conn)
+            if entry is not None:
+                self._remove(conn, entry, exc)
+            return None
