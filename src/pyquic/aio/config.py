@@ -1,0 +1,125 @@
+"""What an asyncio client or server is configured with, turned into TLS and transport settings.
+
+Design: one :class:`QuicConfiguration` for both roles, the counterpart of MsQuic's Configuration
+(ALPNs, settings, credentials).  It validates eagerly (a bad file or option raises ``ValueError``
+or ``OSError`` naming it) and builds the TLS configuration of each connection.  Certificate
+verification is on by default against a CA file or the system trust store; turning it off is the
+explicit ``verify=False``.  ``SSLKEYLOGFILE`` in the environment is honoured, as Wireshark users
+expect.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from pyquic.core.settings import Settings
+from pyquic.platform.tls import (
+    CertificateVerifier,
+    Credential,
+    KeyLogFile,
+    NoVerification,
+    SessionTicket,
+    TicketSealer,
+    TlsConfig,
+    load_pem_credential,
+)
+from pyquic.platform.tls.certificates import PeerVerifier
+from pyquic.platform.tls.keylog import KeyLogSink
+
+DEFAULT_SETTINGS = Settings(peer_bidi_stream_count=100, peer_unidi_stream_count=100)
+
+
+def _alpn_bytes(protocols: Sequence[str | bytes]) -> tuple[bytes, ...]:
+    if isinstance(protocols, str | bytes):
+        raise ValueError("alpn_protocols is a list of protocol names, not one string")
+    out = tuple(p.encode("ascii") if isinstance(p, str) else bytes(p) for p in protocols)
+    if not out:
+        raise ValueError("at least one ALPN protocol is required (RFC 9001 §8.1)")
+    return out
+
+
+@dataclass
+class QuicConfiguration:
+    """Settings, ALPNs and credentials for asyncio clients and servers."""
+
+    alpn_protocols: Sequence[str | bytes]
+    settings: Settings = field(default_factory=lambda: DEFAULT_SETTINGS)
+    # client: the name to verify (and send as SNI); defaults to the host connected to
+    server_name: str | None = None
+    certificate_file: str | None = None  # PEM chain (server, or client for mutual TLS)
+    private_key_file: str | None = None
+    private_key_password: bytes | None = None
+    credential: Credential | None = None  # instead of the two files
+    ca_file: str | None = None  # None: the system trust store
+    verify: bool = True  # False turns certificate verification off, explicitly
+    require_client_certificate: bool = False  # server: mutual TLS
+    keylog_file: str | None = None  # NSS key log; defaults to $SSLKEYLOGFILE
+    session_ticket: SessionTicket | None = None  # client: resume with this ticket
+    enable_early_data: bool = False
+
+    def __post_init__(self) -> None:
+        self._alpn = _alpn_bytes(self.alpn_protocols)
+        if self.credential is None and self.certificate_file is not None:
+            if self.private_key_file is None:
+                raise ValueError("certificate_file needs private_key_file")
+            self.credential = load_pem_credential(
+                self.certificate_file, self.private_key_file, self.private_key_password
+            )
+        self._verifier: PeerVerifier | None = None
+        self._keylog: KeyLogSink | None = None
+        self._sealer: TicketSealer | None = None
+
+    @property
+    def alpn(self) -> tuple[bytes, ...]:
+        return self._alpn
+
+    def with_settings(self, **overrides: object) -> QuicConfiguration:
+        return replace(self, settings=self.settings.merge(**overrides))
+
+    def verifier(self) -> PeerVerifier:
+        if self._verifier is None:
+            if not self.verify:
+                self._verifier = NoVerification()
+            elif self.ca_file is not None:
+                self._verifier = CertificateVerifier.from_ca_file(self.ca_file)
+            else:
+                self._verifier = CertificateVerifier.from_system_store()
+        return self._verifier
+
+    def keylog(self) -> KeyLogSink | None:
+        path = self.keylog_file or os.environ.get("SSLKEYLOGFILE")
+        if path and self._keylog is None:
+            self._keylog = KeyLogFile(path)
+        return self._keylog
+
+    def client_tls(self, server_name: str) -> TlsConfig:
+        """The TLS configuration of one client connection to ``server_name``."""
+        return TlsConfig(
+            is_client=True,
+            alpn_protocols=self._alpn,
+            server_name=self.server_name or server_name,
+            credential=self.credential,
+            verifier=self.verifier(),
+            session_ticket=self.session_ticket,
+            enable_early_data=self.enable_early_data,
+            keylog=self.keylog(),
+        )
+
+    def server_tls(self) -> TlsConfig:
+        """The TLS configuration shared by a server's connections."""
+        if self.credential is None:
+            raise ValueError("a server needs certificate_file and private_key_file (or credential)")
+        if self._sealer is None:
+            self._sealer = TicketSealer.generate(os.urandom, time.time())
+        return TlsConfig(
+            is_client=False,
+            alpn_protocols=self._alpn,
+            credential=self.credential,
+            verifier=self.verifier() if self.require_client_certificate else None,
+            require_client_certificate=self.require_client_certificate,
+            ticket_sealer=self._sealer,
+            keylog=self.keylog(),
+        )

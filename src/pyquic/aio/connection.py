@@ -1,0 +1,403 @@
+"""The asyncio API: ``await connect(...)``, ``await serve(...)``, connections and their streams.
+
+Design: the same engine as MsQuic's object model.  A :class:`~pyquic.platform.binding.Binding`
+runs on a worker that adopts the caller's running event loop, so every protocol operation, event
+and callback happens on that loop's thread without locks.  A :class:`QuicConnection` wraps one
+core connection; application calls act on it and mark it touched, and one service pass per loop
+iteration sends what they produced (many writes, one batch of datagrams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from pyquic.aio.config import QuicConfiguration
+from pyquic.aio.streams import QuicStreamReader, QuicStreamWriter, StreamClosedError
+from pyquic.core.connection import Connection, ConnectionState
+from pyquic.core.endpoint import ServerConfig
+from pyquic.core.events import (
+    ConnectionEvent,
+    ConnectionTerminated,
+    HandshakeCompleted,
+    StopSendingReceived,
+    StreamOpened,
+    StreamReadable,
+    StreamReset,
+    StreamsAvailable,
+    TlsNotice,
+)
+from pyquic.core.streams import StreamLimitError
+from pyquic.platform.binding import Binding
+from pyquic.platform.crypto import CryptoProvider
+from pyquic.platform.execution import Worker, now_us
+from pyquic.platform.tls import ClientSession, ServerSession, TlsConfig
+from pyquic.platform.tls.events import SessionTicketReceived
+from pyquic.platform.tls.tickets import SessionTicket
+
+StreamHandler = Callable[[QuicStreamReader, QuicStreamWriter], Coroutine[Any, Any, None]]
+ConnectionHandler = Callable[["QuicConnection"], Coroutine[Any, Any, None]]
+_TASKS: set[asyncio.Task[None]] = set()  # strong references to handler tasks until they end
+
+
+def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
+_RESET_KEY_BYTES = 32
+
+
+class QuicConnection:
+    """One QUIC connection for asyncio code."""
+
+    def __init__(self, binding: Binding, core: Connection) -> None:
+        self._binding = binding
+        self._core = core
+        self._handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._readers: dict[int, QuicStreamReader] = {}
+        self._writers: dict[int, QuicStreamWriter] = {}
+        self._incoming: deque[tuple[QuicStreamReader, QuicStreamWriter]] = deque()
+        self._incoming_waiter: asyncio.Future[None] | None = None
+        self._streams_waiter: asyncio.Future[None] | None = None
+        self.terminated: ConnectionTerminated | None = None
+        self.session_tickets: list[SessionTicket] = []
+        self.on_stream: StreamHandler | None = None  # server side: a task per peer stream
+
+    # --- public API ------------------------------------------------------------------------
+
+    @property
+    def alpn(self) -> bytes | None:
+        return self._core.alpn
+
+    @property
+    def statistics(self) -> Mapping[str, object]:
+        return self._core.stats.as_dict()
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        if name == "peername":
+            return self._core.peer_address
+        if name == "sockname":
+            return self._binding.local_address
+        if name == "alpn":
+            return self.alpn
+        return default
+
+    async def wait_connected(self) -> None:
+        """Wait for the handshake to complete; raises ConnectionError if it fails."""
+        await asyncio.shield(self._handshake)
+
+    async def open_stream(
+        self, *, bidirectional: bool = True
+    ) -> tuple[QuicStreamReader, QuicStreamWriter]:
+        """Open a stream, waiting while the peer's stream limit is reached (RFC 9000 §4.6)."""
+        while True:
+            self._check_open()
+            try:
+                stream_id = self._core.open_stream(bidirectional=bidirectional)
+                break
+            except StreamLimitError:
+                self._streams_waiter = asyncio.get_running_loop().create_future()
+                self._binding.touch(self._core)  # send STREAMS_BLOCKED
+                await self._streams_waiter
+        return self._stream_pair(stream_id, local=True)
+
+    async def accept_stream(self) -> tuple[QuicStreamReader, QuicStreamWriter]:
+        """The next stream the peer opened."""
+        while not self._incoming:
+            self._check_open()
+            self._incoming_waiter = asyncio.get_running_loop().create_future()
+            await self._incoming_waiter
+        return self._incoming.popleft()
+
+    def close(self, error_code: int = 0, reason: str = "") -> None:
+        """Close with an application error code (RFC 9000 §10.2)."""
+        self._core.close(error_code, reason, application=True, now_us=_now())
+        self._binding.touch(self._core)
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    # --- the engine's side ------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._core.state not in (ConnectionState.HANDSHAKE, ConnectionState.ESTABLISHED):
+            reason = self.terminated.reason if self.terminated else self._core.state.value
+            raise ConnectionError(f"the connection is closed: {reason}")
+
+    def _stream_pair(
+        self, stream_id: int, *, local: bool
+    ) -> tuple[QuicStreamReader, QuicStreamWriter]:
+        reader = QuicStreamReader(self, stream_id)
+        writer = QuicStreamWriter(self, stream_id)
+        bidirectional = not stream_id & 0x2
+        if bidirectional or not local:
+            self._readers[stream_id] = reader
+        if bidirectional or local:
+            self._writers[stream_id] = writer
+        return reader, writer
+
+    def _read_stream(self, stream_id: int, max_bytes: int) -> tuple[bytes, bool]:
+        data, fin = self._core.read_stream(stream_id, max_bytes)
+        if data:
+            self._binding.touch(self._core)  # credit may be due (MAX_STREAM_DATA)
+        return data, fin
+
+    def _send_stream(self, stream_id: int, data: bytes, *, fin: bool) -> None:
+        self._check_open()
+        self._core.send_stream(stream_id, data, fin=fin)
+        self._binding.touch(self._core)
+
+    def _reset_stream(self, stream_id: int, error_code: int) -> None:
+        self._core.reset_stream(stream_id, error_code)
+        self._binding.touch(self._core)
+
+    def _buffered(self, stream_id: int) -> int:
+        stream = self._core.streams.get(stream_id)
+        return stream.send.buffered_bytes if stream is not None and stream.send else 0
+
+    def _send_finished(self, stream_id: int) -> bool:
+        stream = self._core.streams.get(stream_id)
+        return stream is None or stream.send is None or stream.send.is_terminal
+
+    def _on_event(self, event: ConnectionEvent) -> None:
+        if isinstance(event, HandshakeCompleted):
+            _resolve(self._handshake)
+        elif isinstance(event, StreamReadable):
+            self._reader_for(event.stream_id)._on_readable()
+        elif isinstance(event, StreamOpened):
+            self._on_peer_stream(event.stream_id)
+        elif isinstance(event, StreamReset):
+            self._reader_for(event.stream_id)._on_readable()
+        elif isinstance(event, StopSendingReceived):
+            writer = self._writers.get(event.stream_id)
+            if writer is not None:
+                writer._set_error(StreamClosedError(f"peer stopped reading ({event.error_code})"))
+        elif isinstance(event, StreamsAvailable):
+            _resolve(self._streams_waiter)
+        elif isinstance(event, ConnectionTerminated):
+            self._on_terminated(event)
+        elif isinstance(event, TlsNotice) and isinstance(event.event, SessionTicketReceived):
+            self.session_tickets.append(event.event.ticket)
+
+    def _reader_for(self, stream_id: int) -> QuicStreamReader:
+        reader = self._readers.get(stream_id)
+        if reader is None:
+            reader, _ = self._stream_pair(stream_id, local=False)
+        return reader
+
+    def _on_peer_stream(self, stream_id: int) -> None:
+        if stream_id in self._readers:
+            return
+        pair = self._stream_pair(stream_id, local=False)
+        if self.on_stream is not None:
+            _spawn(self.on_stream(*pair))
+        else:
+            self._incoming.append(pair)
+            _resolve(self._incoming_waiter)
+
+    def _on_progress(self) -> None:
+        for writer in self._writers.values():
+            writer._on_progress()
+
+    def _on_terminated(self, event: ConnectionTerminated) -> None:
+        self.terminated = event
+        error = ConnectionError(
+            f"connection closed ({'peer' if event.by_peer else 'local'}, "
+            f"code {event.error_code:#x}): {event.reason}"
+        )
+        if not self._handshake.done():
+            self._handshake.set_exception(error)
+            self._handshake.exception()  # mark retrieved: waiting is optional
+        for reader in self._readers.values():
+            reader._set_error(error)
+        for writer in self._writers.values():
+            writer._set_error(error)
+        _resolve(self._incoming_waiter)
+        _resolve(self._streams_waiter)
+
+    def _on_closed(self) -> None:
+        if self.terminated is None:
+            self._on_terminated(ConnectionTerminated(0, "closed", None, False, False))
+        _resolve(self._closed)
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+def _now() -> int:
+    return now_us()
+
+
+class _Engine:
+    """The BindingObserver that turns core events into asyncio objects."""
+
+    def __init__(self) -> None:
+        self.connections: dict[Connection, QuicConnection] = {}
+        self.binding: Binding | None = None
+        self.on_connection: Callable[[QuicConnection], None] | None = None
+
+    def on_new_connection(self, binding: Binding, connection: Connection) -> None:
+        wrapper = QuicConnection(binding, connection)
+        self.connections[connection] = wrapper
+        if self.on_connection is not None:
+            self.on_connection(wrapper)
+
+    def on_connection_event(
+        self, binding: Binding, connection: Connection, event: ConnectionEvent
+    ) -> None:
+        wrapper = self.connections.get(connection)
+        if wrapper is not None:
+            wrapper._on_event(event)
+
+    def on_connection_closed(self, binding: Binding, connection: Connection) -> None:
+        wrapper = self.connections.pop(connection, None)
+        if wrapper is not None:
+            wrapper._on_closed()
+
+    def on_connections_served(self, binding: Binding, connections: list[Connection]) -> None:
+        for connection in connections:
+            wrapper = self.connections.get(connection)
+            if wrapper is not None:
+                wrapper._on_progress()
+
+
+def _tls_factory(config: TlsConfig) -> Callable[[bytes], ClientSession | ServerSession]:
+    def factory(transport_parameters: bytes) -> ClientSession | ServerSession:
+        if config.is_client:
+            return ClientSession(config, transport_parameters)
+        return ServerSession(config, transport_parameters)
+
+    return factory
+
+
+async def _resolve_address(host: str, port: int) -> tuple[str, int]:
+    try:
+        ipaddress.ip_address(host)
+        return host, port
+    except ValueError:
+        pass
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"cannot resolve {host!r}")
+    address = infos[0][4]
+    return str(address[0]), int(address[1])
+
+
+async def connect(
+    host: str,
+    port: int,
+    *,
+    configuration: QuicConfiguration,
+    local_address: tuple[str, int] | None = None,
+    wait_connected: bool = True,
+) -> QuicConnection:
+    """Connect to ``host:port`` and (by default) wait for the handshake to complete."""
+    remote = await _resolve_address(host, port)
+    loop = asyncio.get_running_loop()
+    engine = _Engine()
+    family_any = "::" if ":" in remote[0] else "0.0.0.0"
+    binding = Binding.open(
+        Worker.adopt(loop),
+        local_address or (family_any, 0),
+        settings=configuration.settings,
+        crypto=CryptoProvider(),
+        observer=engine,
+        stateless_reset_key=os.urandom(_RESET_KEY_BYTES),
+    )
+    engine.binding = binding
+    tls = configuration.client_tls(host)
+    core = binding.endpoint.connect(remote, _tls_factory(tls), _now())
+    connection = QuicConnection(binding, core)
+    engine.connections[core] = connection
+    _spawn(_close_binding_when_done(connection, binding))
+    binding.service()
+    if wait_connected:
+        await connection.wait_connected()
+    return connection
+
+
+async def _close_binding_when_done(connection: QuicConnection, binding: Binding) -> None:
+    await connection.wait_closed()
+    binding.close()
+
+
+class QuicServer:
+    """A listening server; ``close()`` stops it."""
+
+    def __init__(self, binding: Binding, engine: _Engine) -> None:
+        self._binding = binding
+        self._engine = engine
+        self._closed = asyncio.get_running_loop().create_future()
+
+    @property
+    def local_address(self) -> tuple[object, ...]:
+        return self._binding.local_address
+
+    @property
+    def connections(self) -> list[QuicConnection]:
+        return list(self._engine.connections.values())
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close(0, "server shutting down")
+        self._binding.service()
+        self._binding.close()
+        _resolve(self._closed)
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    async def __aenter__(self) -> QuicServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def serve(
+    host: str,
+    port: int,
+    *,
+    configuration: QuicConfiguration,
+    stream_handler: StreamHandler | None = None,
+    connection_handler: ConnectionHandler | None = None,
+    reuse_port: bool = False,
+) -> QuicServer:
+    """Listen on ``host:port``; each peer stream runs ``stream_handler(reader, writer)`` as a
+    task, or ``connection_handler(connection)`` runs per connection to accept streams itself."""
+    if (stream_handler is None) == (connection_handler is None):
+        raise ValueError("give exactly one of stream_handler and connection_handler")
+    loop = asyncio.get_running_loop()
+    engine = _Engine()
+    tls = configuration.server_tls()
+    server_config = ServerConfig(tls_factory=_tls_factory(tls), settings=configuration.settings)
+    binding = Binding.open(
+        Worker.adopt(loop),
+        (host, port),
+        settings=configuration.settings,
+        crypto=CryptoProvider(),
+        observer=engine,
+        stateless_reset_key=os.urandom(_RESET_KEY_BYTES),
+        server=server_config,
+        reuse_port=reuse_port,
+    )
+    engine.binding = binding
+
+    def on_connection(connection: QuicConnection) -> None:
+        if stream_handler is not None:
+            connection.on_stream = stream_handler
+        elif connection_handler is not None:
+            _spawn(connection_handler(connection))
+
+    engine.on_connection = on_connection
+    return QuicServer(binding, engine)
