@@ -22,6 +22,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from pyquic.core.connection import Connection
+from pyquic.core.qlog import QlogSink
 from pyquic.core.settings import Settings
 from pyquic.core.tls_interface import TlsSessionLike
 from pyquic.core.version import QUIC_V1
@@ -104,6 +105,8 @@ def connection_pair(
     version: int = QUIC_V1,
     customize_client_tls: TlsCustomizer | None = None,
     customize_server_tls: TlsCustomizer | None = None,
+    client_qlog: QlogSink | None = None,
+    server_qlog: QlogSink | None = None,
 ) -> ConnectionPair:
     """Build a client and a server connection on a (new or given) network; see the module doc.
 
@@ -111,7 +114,8 @@ def connection_pair(
     given, shapes both directions of the path.  ``pki`` defaults to a fresh one valid around
     ``epoch`` (with a client certificate when ``mutual_tls``, which makes the server require one).
     ``customize_*_tls`` may return a changed copy of a side's :class:`TlsConfig`, e.g. with
-    ``dataclasses.replace`` to add a session ticket, a ticket sealer or 0-RTT.
+    ``dataclasses.replace`` to add a session ticket, a ticket sealer or 0-RTT.  ``*_qlog`` are
+    qlog sinks (any callable taking an event dict) for each side.
     """
     network = network if network is not None else SimulatedNetwork(seed)
     if conditions is not None:
@@ -128,8 +132,9 @@ def connection_pair(
     if customize_server_tls is not None:
         server_config = customize_server_tls(server_config)
     crypto = CryptoProvider()
-    client = _connection(client_config, client_settings, crypto, seed, network.now_us, version)
-    server = _connection(server_config, server_settings, crypto, seed, network.now_us, version)
+    now = network.now_us
+    client = _connection(client_config, client_settings, crypto, seed, now, version, client_qlog)
+    server = _connection(server_config, server_settings, crypto, seed, now, version, server_qlog)
     network.add_endpoint("client", client)
     network.add_endpoint("server", server)
     return ConnectionPair(network, client, server, pki)
@@ -197,6 +202,7 @@ def _connection(
     seed: int,
     now_us: int,
     version: int,
+    qlog: QlogSink | None = None,
 ) -> Connection:
     """One side's connection: the client talks to "server", the server to "client"."""
     role = "client" if config.is_client else "server"
@@ -210,6 +216,7 @@ def _connection(
         peer_address="server" if config.is_client else "client",
         stateless_reset_key=_rng(seed, f"{role}/reset").randbytes(_RESET_KEY_LENGTH),
         version=version,
+        qlog=qlog,
     )
 
 
