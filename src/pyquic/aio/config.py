@@ -5,7 +5,8 @@ Design: one :class:`QuicConfiguration` for both roles, the counterpart of MsQuic
 or ``OSError`` naming it) and builds the TLS configuration of each connection.  Certificate
 verification is on by default against a CA file or the system trust store; turning it off is the
 explicit ``verify=False``.  ``SSLKEYLOGFILE`` in the environment is honoured, as Wireshark users
-expect.
+expect.  With ``qlog_dir`` every connection writes a qlog trace there, named by its original
+destination connection ID.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from pyquic.core.qlog import QlogEvent, VantagePointType
 from pyquic.core.settings import Settings
+from pyquic.platform.crypto.suites import CipherSuite
+from pyquic.platform.qlog_file import QlogFileWriter, open_qlog_file
 from pyquic.platform.tls import (
     CertificateVerifier,
     Credential,
@@ -27,6 +31,7 @@ from pyquic.platform.tls import (
     load_pem_credential,
 )
 from pyquic.platform.tls.certificates import PeerVerifier
+from pyquic.platform.tls.config import DEFAULT_CIPHER_SUITES
 from pyquic.platform.tls.keylog import KeyLogSink
 
 DEFAULT_SETTINGS = Settings(peer_bidi_stream_count=100, peer_unidi_stream_count=100)
@@ -38,6 +43,15 @@ def _alpn_bytes(protocols: Sequence[str | bytes]) -> tuple[bytes, ...]:
     out = tuple(p.encode("ascii") if isinstance(p, str) else bytes(p) for p in protocols)
     if not out:
         raise ValueError("at least one ALPN protocol is required (RFC 9001 §8.1)")
+    return out
+
+
+def _suites(suites: Sequence[CipherSuite | int] | None) -> tuple[CipherSuite, ...]:
+    if suites is None:
+        return DEFAULT_CIPHER_SUITES
+    out = tuple(CipherSuite(suite) for suite in suites)  # ValueError names an unknown suite
+    if not out:
+        raise ValueError("cipher_suites is None (the defaults) or at least one suite")
     return out
 
 
@@ -59,9 +73,13 @@ class QuicConfiguration:
     keylog_file: str | None = None  # NSS key log; defaults to $SSLKEYLOGFILE
     session_ticket: SessionTicket | None = None  # client: resume with this ticket
     enable_early_data: bool = False
+    qlog_dir: str | None = None  # a qlog trace per connection in this directory
+    # TLS 1.3 suites in preference order (e.g. only CHACHA20_POLY1305_SHA256); None: the defaults
+    cipher_suites: Sequence[CipherSuite | int] | None = None
 
     def __post_init__(self) -> None:
         self._alpn = _alpn_bytes(self.alpn_protocols)
+        self._suites = _suites(self.cipher_suites)
         if self.credential is None and self.certificate_file is not None:
             if self.private_key_file is None:
                 raise ValueError("certificate_file needs private_key_file")
@@ -95,10 +113,15 @@ class QuicConfiguration:
             self._keylog = KeyLogFile(path)
         return self._keylog
 
+    def qlog_sink(self, vantage_point: VantagePointType) -> QlogFile | None:
+        """A qlog sink for one connection, or None without ``qlog_dir``."""
+        return QlogFile(self.qlog_dir, vantage_point) if self.qlog_dir is not None else None
+
     def client_tls(self, server_name: str) -> TlsConfig:
         """The TLS configuration of one client connection to ``server_name``."""
         return TlsConfig(
             is_client=True,
+            cipher_suites=self._suites,
             alpn_protocols=self._alpn,
             server_name=self.server_name or server_name,
             credential=self.credential,
@@ -116,6 +139,7 @@ class QuicConfiguration:
             self._sealer = TicketSealer.generate(os.urandom, time.time())
         return TlsConfig(
             is_client=False,
+            cipher_suites=self._suites,
             alpn_protocols=self._alpn,
             credential=self.credential,
             verifier=self.verifier() if self.require_client_certificate else None,
@@ -123,3 +147,39 @@ class QuicConfiguration:
             ticket_sealer=self._sealer,
             keylog=self.keylog(),
         )
+
+
+class QlogFile:
+    """A connection's qlog sink: events wait in memory until :meth:`open` names the file.
+
+    A connection's first events come before its original destination connection ID, which
+    names the file, is known to the caller (a server's sink is made before it knows whether the
+    Initial is genuine); the file is created only for connections that are kept.
+    """
+
+    def __init__(self, directory: str, vantage_point: VantagePointType) -> None:
+        self._directory = directory
+        self._vantage_point: VantagePointType = vantage_point
+        self._pending: list[QlogEvent] | None = []
+        self._writer: QlogFileWriter | None = None
+
+    def __call__(self, event: QlogEvent) -> None:
+        if self._writer is not None:
+            self._writer(event)
+        elif self._pending is not None:
+            self._pending.append(event)
+
+    def open(self, original_dcid: bytes) -> None:
+        """Create ``<odcid>_<vantage point>.sqlog`` and write the events so far to it."""
+        if self._writer is None and self._pending is not None:
+            self._writer = open_qlog_file(self._directory, original_dcid.hex(), self._vantage_point)
+            for event in self._pending:
+                self._writer(event)
+            self._pending = None
+
+    def close(self) -> None:
+        """Flush and close the file; later events are dropped."""
+        self._pending = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

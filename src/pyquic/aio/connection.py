@@ -13,11 +13,12 @@ import asyncio
 import ipaddress
 import os
 import socket
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from pyquic.aio.config import QuicConfiguration
+from pyquic.aio.config import QlogFile, QuicConfiguration
 from pyquic.aio.streams import QuicStreamReader, QuicStreamWriter, StreamClosedError
 from pyquic.core.connection import Connection, ConnectionState
 from pyquic.core.endpoint import ServerConfig
@@ -70,6 +71,7 @@ class QuicConnection:
         self.terminated: ConnectionTerminated | None = None
         self.session_tickets: list[SessionTicket] = []
         self.on_stream: StreamHandler | None = None  # server side: a task per peer stream
+        self._qlog: QlogFile | None = None
 
     # --- public API ------------------------------------------------------------------------
 
@@ -179,7 +181,11 @@ class QuicConnection:
         elif isinstance(event, StopSendingReceived):
             writer = self._writers.get(event.stream_id)
             if writer is not None:
-                writer._set_error(StreamClosedError(f"peer stopped reading ({event.error_code})"))
+                writer._set_error(
+                    StreamClosedError(
+                        f"peer stopped reading (code {event.error_code})", event.error_code
+                    )
+                )
         elif isinstance(event, StreamsAvailable):
             _resolve(self._streams_waiter)
         elif isinstance(event, ConnectionTerminated):
@@ -226,7 +232,12 @@ class QuicConnection:
     def _on_closed(self) -> None:
         if self.terminated is None:
             self._on_terminated(ConnectionTerminated(0, "closed", None, False, False))
+        self._close_qlog()
         _resolve(self._closed)
+
+    def _close_qlog(self) -> None:
+        if self._qlog is not None:
+            self._qlog.close()
 
 
 def _resolve(future: asyncio.Future[None] | None) -> None:
@@ -245,9 +256,21 @@ class _Engine:
         self.connections: dict[Connection, QuicConnection] = {}
         self.binding: Binding | None = None
         self.on_connection: Callable[[QuicConnection], None] | None = None
+        self.configuration: QuicConfiguration | None = None
+        # server: qlog sinks by original DCID, until their connection is accepted (or dropped)
+        self._qlogs: weakref.WeakValueDictionary[bytes, QlogFile] = weakref.WeakValueDictionary()
+
+    def qlog_factory(self, original_dcid: bytes) -> QlogFile | None:
+        sink = self.configuration.qlog_sink("server") if self.configuration else None
+        if sink is not None:
+            self._qlogs[original_dcid] = sink
+        return sink
 
     def on_new_connection(self, binding: Binding, connection: Connection) -> None:
         wrapper = QuicConnection(binding, connection)
+        wrapper._qlog = self._qlogs.pop(connection.original_destination_cid, None)
+        if wrapper._qlog is not None:
+            wrapper._qlog.open(connection.original_destination_cid)
         self.connections[connection] = wrapper
         if self.on_connection is not None:
             self.on_connection(wrapper)
@@ -316,8 +339,12 @@ async def connect(
     )
     engine.binding = binding
     tls = configuration.client_tls(host)
-    core = binding.endpoint.connect(remote, _tls_factory(tls), _now())
+    qlog = configuration.qlog_sink("client")
+    core = binding.endpoint.connect(remote, _tls_factory(tls), _now(), qlog=qlog)
     connection = QuicConnection(binding, core)
+    if qlog is not None:
+        qlog.open(core.original_destination_cid)
+        connection._qlog = qlog
     engine.connections[core] = connection
     _spawn(_close_binding_when_done(connection, binding))
     binding.service()
@@ -352,6 +379,8 @@ class QuicServer:
             connection.close(0, "server shutting down")
         self._binding.service()
         self._binding.close()
+        for connection in self.connections:
+            connection._close_qlog()  # abandoned with the binding: never reported closed
         _resolve(self._closed)
 
     async def wait_closed(self) -> None:
@@ -377,10 +406,17 @@ async def serve(
     task, or ``connection_handler(connection)`` runs per connection to accept streams itself."""
     if (stream_handler is None) == (connection_handler is None):
         raise ValueError("give exactly one of stream_handler and connection_handler")
+    if host:  # the datapath binds numeric addresses
+        host, port = await _resolve_address(host, port)
     loop = asyncio.get_running_loop()
     engine = _Engine()
+    engine.configuration = configuration
     tls = configuration.server_tls()
-    server_config = ServerConfig(tls_factory=_tls_factory(tls), settings=configuration.settings)
+    server_config = ServerConfig(
+        tls_factory=_tls_factory(tls),
+        settings=configuration.settings,
+        qlog_factory=engine.qlog_factory if configuration.qlog_dir is not None else None,
+    )
     binding = Binding.open(
         Worker.adopt(loop),
         (host, port),

@@ -21,7 +21,15 @@ DEFAULT_HIGH_WATER = 1 << 20  # bytes buffered per direction before backpressure
 
 
 class StreamClosedError(ConnectionError):
-    """The stream or its connection ended before the operation could complete."""
+    """The stream or its connection ended before the operation could complete.
+
+    ``error_code`` is the peer's application error code when it reset the stream or stopped
+    reading (RESET_STREAM, STOP_SENDING), else None.
+    """
+
+    def __init__(self, message: str, error_code: int | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
 class QuicStreamReader:
@@ -52,7 +60,11 @@ class QuicStreamReader:
                     self.stream_id, self._high_water - len(self._buffer)
                 )
             except StreamResetError as exc:
-                self._set_error(StreamClosedError(f"stream reset by peer (code {exc.error_code})"))
+                self._set_error(
+                    StreamClosedError(
+                        f"stream reset by peer (code {exc.error_code})", exc.error_code
+                    )
+                )
                 return
             except ValueError:
                 return  # the stream is gone (e.g. the connection closed)

@@ -1,0 +1,1 @@
+"""The ``pyquic`` command and its sub-commands: ``server``, ``client`` and ``demo``."""
