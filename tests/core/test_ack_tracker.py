@@ -341,3 +341,27 @@ def test_bounded_tracker_invariants(packets: list[tuple[int, bool]], max_ranges:
             assert reported <= accepted
             assert frame.ranges[0][1] == t.largest_received
             eliciting_since_ack = 0
+
+
+def test_duplicate_detection_may_keep_more_ranges_than_an_ack_reports() -> None:
+    t = tracker(max_ranges=3, max_received_ranges=5)
+    for pn in (0, 2, 4, 6, 8):
+        assert t.on_packet_received(pn, False, 0)
+    assert t.duplicate_floor == 0 and len(t.received_ranges()) == 5
+    frame = t.build_ack(0)
+    assert frame is not None and frame.ranges == ((8, 8), (6, 6), (4, 4))
+    assert t.on_packet_received(1, False, 0)  # late, yet still accepted
+    assert tracker(max_ranges=3, max_received_ranges=1).max_received_ranges == 3
+
+
+def test_a_late_packet_is_reported_even_when_the_ack_ranges_are_full() -> None:
+    t = tracker(max_ranges=3, max_received_ranges=10)
+    for pn in (10, 12, 14):
+        t.on_packet_received(pn, True, 0)
+    send_ack(t, 0)
+    assert t.on_packet_received(8, True, 1)  # a fourth range, the lowest: the late packet
+    frame = send_ack(t, 1)
+    # §13.2.3 drops an old range, never the one of the packet just received
+    assert frame.ranges == ((14, 14), (12, 12), (8, 8))
+    assert t.on_packet_received(16, True, 2)  # a new highest range: the lowest goes
+    assert send_ack(t, 2).ranges == ((16, 16), (14, 14), (12, 12))

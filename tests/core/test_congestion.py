@@ -346,3 +346,46 @@ def test_cubic_ecn_ce_reduces_like_loss() -> None:
     cc = Cubic(initial_window_packets=100)
     cc.on_ecn_ce(10, 1_000)
     assert cc.congestion_window == 84_000 and cc.w_max_segments == 100.0
+
+
+# -- undoing a spurious congestion event (RFC 9438 §4.9) ----------------------------------------
+
+
+def test_cubic_spurious_congestion_event_restores_the_state_before_it() -> None:
+    cc = cubic_after_loss_at_100_segments()  # the first congestion event: W_max = 100 segments
+    again = packet(1, 1_500_000)
+    send(cc, again)
+    later = packet(2, 1_600_000)
+    send(cc, later)
+    cc.on_packets_acked([again], 1_700_000, RTT)  # sent after recovery started: recovery ends
+    state = (cc.congestion_window, cc.ssthresh, cc.w_max_segments, cc.k_seconds)
+    assert state[0] > 84_000  # grew in congestion avoidance
+    cc.on_packets_lost([later], 1_800_000, persistent_congestion=False)  # a second event...
+    assert cc.congestion_window < state[0] and cc.state_name == "recovery"
+    assert cc.on_spurious_congestion_event()  # ...that was spurious
+    assert (cc.congestion_window, cc.ssthresh, cc.w_max_segments, cc.k_seconds) == state
+    assert cc.epoch_start_us == 1_000_000 and cc.state_name != "recovery"
+    assert not cc.on_spurious_congestion_event()  # only once
+
+
+@pytest.mark.parametrize("cls", [NewReno, Cubic])
+def test_no_undo_after_ecn_or_persistent_congestion(cls: type[CongestionController]) -> None:
+    cc = cls()
+    cc.on_ecn_ce(0, 10)
+    assert not cc.on_spurious_congestion_event()  # a CE mark is no spurious loss
+    cc = cls()
+    lost = packet(0, 0)
+    send(cc, lost)
+    cc.on_packets_lost([lost], 10, persistent_congestion=True)
+    assert not cc.on_spurious_congestion_event()
+    assert cc.congestion_window == cc.minimum_window
+
+
+def test_new_reno_spurious_congestion_event_restores_the_window() -> None:
+    cc = NewReno()
+    lost = packet(0, 0)
+    send(cc, lost)
+    cc.on_packets_lost([lost], 10, persistent_congestion=False)
+    assert cc.congestion_window == 6_000
+    assert cc.on_spurious_congestion_event()
+    assert cc.congestion_window == 12_000 and cc.ssthresh == SSTHRESH_INFINITE

@@ -11,7 +11,11 @@ from hypothesis import strategies as st
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.frames import AckFrame, EcnCounts
 from pyquic.core.levels import PacketSpace
-from pyquic.core.loss_detection import MAX_NON_IN_FLIGHT_RECORDS, LossDetection
+from pyquic.core.loss_detection import (
+    MAX_NON_IN_FLIGHT_RECORDS,
+    PACKET_THRESHOLD_OFF,
+    LossDetection,
+)
 from pyquic.core.new_reno import NewReno
 from pyquic.core.rtt import RttEstimator
 from pyquic.core.sent_packet import SentPacket
@@ -454,3 +458,43 @@ def test_bytes_in_flight_matches_outstanding_packets(ops: list[Any], rng: Any) -
         for s in PacketSpace:
             numbers = [p.packet_number for p in ld.unacked_packets(s)]
             assert numbers == sorted(numbers)
+
+
+# -- spurious losses and reordering (RFC 9002 §6.1, RFC 8985 §6.2, RFC 9438 §4.9) --------------
+
+
+def test_late_acknowledgment_of_a_lost_packet_is_spurious_and_adapts_the_thresholds() -> None:
+    ld = make()
+    packets = [sent(ld, pn, pn * 100) for pn in range(6)]
+    outcome = on_ack(ld, APP, ack((1, 5)), 20_000)  # RTT 19.5 ms; packet 0 is 5 behind
+    assert outcome.lost == [packets[0]] and outcome.spurious == 0
+    window = ld.cc.congestion_window  # reduced by the loss
+    outcome = on_ack(ld, APP, ack((0, 5)), 30_000)  # packet 0 was only late
+    assert outcome.spurious == 1 and ld.spurious_losses == 1
+    assert outcome.newly_acked == [] and outcome.lost == []
+    assert ld.packet_threshold == PACKET_THRESHOLD_OFF  # as RACK once it saw reordering
+    # 30 ms to be acknowledged against a 19.5 ms RTT: 13/8 covers it, plus 1/8 of margin
+    assert ld.time_threshold_eighths == 14
+    assert ld.loss_delay_us() == 14 * 19_500 // 8
+    assert ld.cc.congestion_window > window  # the reduction was undone
+
+
+def test_packet_threshold_off_leaves_losses_to_the_time_threshold() -> None:
+    ld = make()
+    ld.packet_threshold = PACKET_THRESHOLD_OFF
+    packets = [sent(ld, pn, pn * 100) for pn in range(6)]
+    outcome = on_ack(ld, APP, ack((1, 5)), 20_000)
+    assert outcome.lost == []  # 5 ahead no longer counts
+    assert ld.loss_time_us(APP) == ld.loss_delay_us()  # packet 0 was sent at 0
+    timer = ld.on_loss_timer(ld.loss_delay_us(), **CONFIRMED)
+    assert timer.lost == [packets[0]]
+
+
+def test_lost_records_are_forgotten_after_two_ptos() -> None:
+    ld = make()
+    for pn in range(5):
+        sent(ld, pn, pn * 100)
+    on_ack(ld, APP, ack((1, 4)), 20_000)  # packet 0 lost
+    pto = ld.rtt.pto_duration_us(include_max_ack_delay=True, max_ack_delay_us=MAX_ACK_DELAY)
+    outcome = on_ack(ld, APP, ack((0, 4)), 20_000 + 2 * pto + 1)
+    assert outcome.spurious == 0 and ld.packet_threshold == 3

@@ -5,11 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pyquic.core.packet_builder import MIN_ONE_RTT_PN_LENGTH, plan_packet
 from pyquic.core.packet_number import (
     decode_packet_number,
     encode_packet_number,
     packet_number_length,
 )
+from pyquic.core.version import PacketType
 
 
 def test_rfc9000_appendix_a2_example() -> None:
@@ -42,3 +44,26 @@ def test_roundtrip_within_window(largest_acked: int, ahead: int) -> None:
     # the receiver has seen every packet up to at least largest_acked
     assert decode_packet_number(truncated, 8 * length, largest_acked) == pn
     assert decode_packet_number(truncated, 8 * length, pn - 1) == pn
+
+
+def test_one_rtt_packets_use_at_least_two_bytes() -> None:
+    # A packet sent with little in flight (1 byte by §17.1), then delayed behind more than 128
+    # newer packets, would decode to the wrong number; 1-RTT packets never go below 2 bytes.
+    def planned(packet_type: PacketType) -> int:
+        plan = plan_packet(
+            packet_type,
+            destination_cid=b"\x01" * 8,
+            source_cid=b"\x02" * 8,
+            token=b"",
+            packet_number=1000,
+            largest_acked=999,
+            space_left=1200,
+        )
+        assert plan is not None
+        return plan.pn_length
+
+    assert packet_number_length(1000, 999) == 1
+    assert planned(PacketType.ONE_RTT) == MIN_ONE_RTT_PN_LENGTH == 2
+    assert planned(PacketType.HANDSHAKE) == 1
+    delayed = decode_packet_number(1000 & 0xFFFF, 16, 1000 + 300)
+    assert delayed == 1000 and decode_packet_number(1000 & 0xFF, 8, 1000 + 300) != 1000

@@ -3,7 +3,8 @@
 RFC 9000 §13.2 (sending ACK frames), §13.4.1 (ECN counts), §19.3 (the ACK frame) and
 draft-ietf-quic-ack-frequency §6 (ACK_FREQUENCY's thresholds, IMMEDIATE_ACK).
 
-Design: two :class:`~pyquic.core.range_set.RangeSet` s, each bounded to ``max_ranges`` ranges:
+Design: two :class:`~pyquic.core.range_set.RangeSet` s, bounded to ``max_received_ranges`` and
+``max_ranges`` ranges:
 
 - ``received``: every packet number processed, for duplicate detection (RFC 9000 §12.3).  When a
   peer fragments it past the bound, the lowest range is dropped and a *floor* rises to its end:
@@ -32,6 +33,8 @@ Ack-Eliciting Threshold above 1, only a transition to CE marking makes an ACK du
 
 from __future__ import annotations
 
+import itertools
+
 from pyquic.core.frames import AckFrame, EcnCounts
 from pyquic.core.levels import PacketSpace
 from pyquic.core.range_set import RangeSet
@@ -41,6 +44,11 @@ ECN_ECT1 = 1
 ECN_ECT0 = 2
 ECN_CE = 3
 MAX_ACK_DELAY_EXPONENT = 20  # RFC 9000 §18.2
+# Ranges a connection keeps for duplicate detection: far more than an ACK frame reports, since a
+# reordered packet refused as "too old" is lost for good and must be sent again (RFC 9000
+# §13.2.3).  MsQuic keeps 256 (QUIC_MAX_RANGE_DUPLICATE_PACKETS: 4096 bytes of 16-byte
+# subranges); 1024 hold the gaps of 10 ms of 10% reordering at a few Gbit/s (tens of KB at most).
+DUPLICATE_DETECTION_RANGES = 1024
 
 
 class AckTracker:
@@ -67,6 +75,7 @@ class AckTracker:
         "last_ack_sent_us",
         "max_ack_delay_us",
         "max_ranges",
+        "max_received_ranges",
         "reordering_threshold",
         "space",
     )
@@ -79,6 +88,7 @@ class AckTracker:
         ack_delay_exponent: int = 3,
         max_ranges: int = 32,
         ack_eliciting_threshold: int = 2,
+        max_received_ranges: int | None = None,
     ) -> None:
         if max_ack_delay_us < 0:
             raise ValueError(f"max_ack_delay_us must not be negative, got {max_ack_delay_us}")
@@ -93,7 +103,9 @@ class AckTracker:
         self.space = space
         self.max_ack_delay_us = max_ack_delay_us
         self.ack_delay_exponent = ack_delay_exponent
-        self.max_ranges = max_ranges
+        self.max_ranges = max_ranges  # ranges an ACK frame reports
+        # ranges kept for duplicate detection (default: max_ranges); at least max_ranges
+        self.max_received_ranges = max(max_received_ranges or max_ranges, max_ranges)
         self.ack_eliciting_threshold = ack_eliciting_threshold  # ACK once this many arrived
         self.reordering_threshold = 1  # draft-ietf-quic-ack-frequency §4 default
         self._received = RangeSet()
@@ -123,7 +135,9 @@ class AckTracker:
             return True
         first = received.first()
         return (
-            first is not None and packet_number + 1 < first[0] and len(received) >= self.max_ranges
+            first is not None
+            and packet_number + 1 < first[0]
+            and len(received) >= self.max_received_ranges
         )
 
     def on_packet_received(
@@ -187,12 +201,20 @@ class AckTracker:
             return False
         received = self._received
         received.add(packet_number, packet_number + 1)
-        if len(received) > self.max_ranges:
+        if len(received) > self.max_received_ranges:
             self._floor = received.pop_first()[1]
         to_ack = self._to_ack
         to_ack.add(packet_number, packet_number + 1)
         if len(to_ack) > self.max_ranges:
-            to_ack.shift()  # §13.2.3: the oldest ranges are the ones to omit
+            # §13.2.3: the oldest ranges are the ones to omit, but never the range of the packet
+            # just received: a late (reordered) packet opens the lowest range, and dropping it
+            # unreported makes the sender retransmit what arrived
+            lowest = to_ack.first()
+            assert lowest is not None
+            if lowest[0] <= packet_number < lowest[1]:
+                to_ack.subtract(*list(itertools.islice(to_ack, 2))[1])
+            else:
+                to_ack.shift()
         return True
 
     def _reordered(self, packet_number: int) -> bool:

@@ -36,6 +36,7 @@ class CongestionController(ABC):
         "_exemptions",
         "_in_recovery",
         "_initial_window_packets",
+        "_prior",
         "_recovery_start_us",
         "bytes_in_flight",
         "congestion_window",
@@ -68,6 +69,8 @@ class CongestionController(ABC):
         self._in_recovery = False
         self._app_limited = False
         self._exemptions = 0
+        # the state before the last loss-triggered reduction, for undoing a spurious one
+        self._prior: tuple[int, int, int | None, object] | None = None
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -192,12 +195,27 @@ class CongestionController(ABC):
             self.congestion_window = self.minimum_window
             self._recovery_start_us = None
             self._in_recovery = False
+            self._prior = None
             self._on_persistent_congestion()
 
     def on_ecn_ce(self, sent_time_us: int, now_us: int) -> None:
         """The peer-reported ECN-CE count increased (RFC 9002 §7.1, §B.7); ``sent_time_us`` is
         the send time of the largest acknowledged packet."""
         self._on_congestion_event(sent_time_us, now_us)
+        self._prior = None  # a CE mark is never spurious
+
+    def on_spurious_congestion_event(self) -> bool:
+        """Every packet whose loss caused the current recovery period was acknowledged after
+        all: restore the window and state from before it (RFC 9438 §4.9; MsQuic's
+        OnSpuriousCongestionEvent).  Returns whether anything was undone."""
+        prior = self._prior
+        if prior is None or not self._in_recovery:
+            return False
+        self._prior = None
+        self.congestion_window, self.ssthresh, self._recovery_start_us, state = prior
+        self._in_recovery = False
+        self._restore_state(state)
+        return True
 
     def on_packets_discarded(self, packets: Sequence[SentPacket]) -> None:
         """Keys were discarded: the packets leave flight without a signal (RFC 9002 §6.4, §B.9)."""
@@ -225,6 +243,12 @@ class CongestionController(ABC):
         """OnCongestionEvent (RFC 9002 §B.6): at most one reduction per recovery period."""
         if self.in_recovery(sent_time_us):
             return
+        self._prior = (
+            self.congestion_window,
+            self.ssthresh,
+            self._recovery_start_us,
+            self._saved_state(),
+        )
         self._recovery_start_us = now_us
         self._in_recovery = True
         self._reduce_window(now_us)
@@ -241,6 +265,13 @@ class CongestionController(ABC):
     def _reduce_window(self, now_us: int) -> None:
         """Set ssthresh and the congestion window on entering recovery (the caller then enforces
         the minimum window)."""
+
+    def _saved_state(self) -> object:
+        """The controller-specific state a spurious congestion event restores."""
+        return None
+
+    def _restore_state(self, state: object) -> None:  # noqa: B027 - optional hook
+        """Restore what :meth:`_saved_state` returned."""
 
     def _on_persistent_congestion(self) -> None:  # noqa: B027 - optional hook
         """Persistent congestion collapsed the window; reset controller-specific state."""

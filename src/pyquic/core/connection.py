@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable
 from enum import Enum
 
 from pyquic.core import receive_path, send_path
-from pyquic.core.ack_tracker import AckTracker
+from pyquic.core.ack_tracker import DUPLICATE_DETECTION_RANGES, AckTracker
 from pyquic.core.cid_manager import LocalConnectionIds, PeerConnectionIds
 from pyquic.core.congestion import create_controller
 from pyquic.core.crypto_stream import CryptoStream
@@ -114,6 +114,7 @@ class Connection:
             else None
         )
         self.now_us = now_us  # the time of the latest input, for events raised without one
+        self.qlog_congestion_state: str | None = None  # last state reported to qlog
         self._events: deque[ConnectionEvent] = deque()
         self.keys = KeyRing(crypto)
         self.local_cids = LocalConnectionIds(
@@ -172,6 +173,7 @@ class Connection:
                 max_ack_delay_us=settings.max_ack_delay_us,
                 ack_delay_exponent=settings.ack_delay_exponent,
                 max_ranges=settings.max_ack_ranges,
+                max_received_ranges=DUPLICATE_DETECTION_RANGES,
             )
             for space in PacketSpace
         }

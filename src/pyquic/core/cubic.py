@@ -25,8 +25,8 @@ a fractional-byte remainder carries between ACKs so small per-ACK increments are
   by the time from the first application-limited ACK, or from the ACK that emptied the pipe,
   until growth resumes (the next cwnd-limited ACK, or the next send into an empty pipe).
 
-Not implemented: the spurious-congestion undo of §4.9 (loss detection does not report spurious
-losses).
+A spurious congestion event (every packet whose loss caused it acknowledged after all) is undone
+as §4.9 describes, through :meth:`CongestionController.on_spurious_congestion_event`.
 """
 
 from __future__ import annotations
@@ -184,6 +184,32 @@ class Cubic(CongestionController):
         whole = int(increase)
         self._frac_bytes = increase - whole
         self.congestion_window = cwnd + whole
+
+    def _saved_state(self) -> object:
+        return (
+            self._w_max_seg,
+            self._k_s,
+            self._epoch_start_us,
+            self._cwnd_epoch,
+            self._cwnd_prior,
+            self._w_est,
+            self._frac_bytes,
+            self._pause_start_us,
+        )
+
+    def _restore_state(self, state: object) -> None:
+        # RFC 9438 §4.9: W_max, K, the epoch and W_est as they were before the spurious event
+        assert isinstance(state, tuple)
+        (
+            self._w_max_seg,
+            self._k_s,
+            self._epoch_start_us,
+            self._cwnd_epoch,
+            self._cwnd_prior,
+            self._w_est,
+            self._frac_bytes,
+            self._pause_start_us,
+        ) = state
 
     def _on_persistent_congestion(self) -> None:
         # §4.8: after a timeout the next congestion avoidance starts afresh (K = 0).

@@ -62,7 +62,14 @@ def handle_frame(
     conn: Connection, frame: Frame, level: EncryptionLevel, header: Header, now_us: int
 ) -> None:
     handler = _HANDLERS[type(frame)]
-    handler(conn, frame, level, header, now_us)
+    try:
+        handler(conn, frame, level, header, now_us)
+    except QuicError as exc:
+        if not exc.application:
+            # RFC 9000 §19.19: the Frame Type field names the frame that triggered the error, by
+            # its exact wire type (a STREAM frame's flag bits, an ACK's ECN bit included)
+            exc.frame_type = frame.wire_type
+        raise
 
 
 def _ignore(conn: Connection, frame: Any, level: EncryptionLevel, header: Header, now: int) -> None:

@@ -19,6 +19,10 @@ view of the handshake, and :meth:`LossDetection.on_loss_timer` acts only when th
 "Now" for the anti-deadlock timer (§6.2.2.1, which runs from when the timer was last set) is the
 time of the last send, acknowledgment or timeout.  Persistent congestion (§7.6.2) considers the
 acknowledged packets of the space being processed only, which §7.6.2 permits.
+Packets declared lost are remembered (bounded, for two PTO periods): one acknowledged after all was
+only reordered, a spurious loss; the first turns the packet threshold off and each raises the time
+threshold to cover it (RFC 9002 §6.1.1-§6.1.2 allow adapting them; RFC 8985 §6.2), and once every
+loss was spurious the congestion controller undoes its reduction (RFC 9438 §4.9).
 Outputs are small frozen dataclasses; the connection walks their ``SentPacket.records``.
 """
 
@@ -41,13 +45,22 @@ K_PACKET_THRESHOLD = 3  # RFC 9002 §6.1.1
 K_PERSISTENT_CONGESTION_THRESHOLD = 3  # RFC 9002 §7.6.1
 PTO_PROBE_PACKETS = 2  # RFC 9002 §6.2.4: "up to two full-sized datagrams"
 MAX_NON_IN_FLIGHT_RECORDS = 64  # per space: ACK-only packets remembered for §13.2.4 pruning
+K_TIME_THRESHOLD_EIGHTHS = 9  # kTimeThreshold = 9/8, RFC 9002 §6.1.2
+# Reordering (RFC 9002 §6.1.1 and §6.1.2 allow adapting both thresholds): once a packet declared
+# lost is acknowledged after all, the packet threshold is dropped, as RACK does once it has seen
+# reordering (RFC 8985 §6.2), and the time threshold grows to cover the reordering seen (as
+# quiche's adaptive time threshold), up to:
+PACKET_THRESHOLD_OFF = 1 << 62  # no packet-threshold losses
+MAX_TIME_THRESHOLD_EIGHTHS = 16  # at most 2 RTTs
+MAX_LOST_RECORDS = 1024  # per space: packets declared lost, remembered to spot spurious losses
 
 _SPACES = (PacketSpace.INITIAL, PacketSpace.HANDSHAKE, PacketSpace.APPLICATION)
 
 
 @dataclass(frozen=True, slots=True)
 class AckOutcome:
-    """What one ACK frame did: packets newly acknowledged and declared lost, in packet order."""
+    """What one ACK frame did: packets newly acknowledged and declared lost, in packet order;
+    ``spurious``: packets declared lost earlier that this ACK acknowledges."""
 
     newly_acked: list[SentPacket]
     lost: list[SentPacket]
@@ -55,6 +68,7 @@ class AckOutcome:
     largest_newly_acked: SentPacket | None
     persistent_congestion: bool = False
     ecn_ce_increased: bool = False
+    spurious: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,7 @@ class _SpaceState:
         "largest_sent",
         "last_ack_eliciting_sent_us",
         "loss_time_us",
+        "lost",
         "non_in_flight",
         "sent",
     )
@@ -92,6 +107,7 @@ class _SpaceState:
         self.acked = RangeSet()
         self.ecn_ce = 0
         self.non_in_flight: deque[int] = deque()
+        self.lost: dict[int, int] = {}  # declared lost, not yet seen acknowledged: pn -> time sent
 
     def forget(self, packets: Sequence[SentPacket]) -> None:
         """Drop records already removed from ``sent`` from the in-flight count."""
@@ -113,8 +129,11 @@ class LossDetection:
         "_timer_anchor_us",
         "cc",
         "max_ack_delay_us",
+        "packet_threshold",
         "pto_count",
         "rtt",
+        "spurious_losses",
+        "time_threshold_eighths",
     )
 
     def __init__(
@@ -124,6 +143,9 @@ class LossDetection:
         self.cc = cc
         self.max_ack_delay_us = max_ack_delay_us  # the peer's; settable as it becomes known
         self.pto_count = 0
+        self.packet_threshold = K_PACKET_THRESHOLD  # PACKET_THRESHOLD_OFF after reordering
+        self.time_threshold_eighths = K_TIME_THRESHOLD_EIGHTHS  # raised by spurious losses
+        self.spurious_losses = 0
         self._spaces = (_SpaceState(), _SpaceState(), _SpaceState())
         self._first_rtt_sample_us: int | None = None
         self._timer_anchor_us: int | None = None
@@ -210,9 +232,14 @@ class LossDetection:
             )
         if state.largest_acked is None or largest > state.largest_acked:
             state.largest_acked = largest
+        spurious = self._detect_spurious(state, ack.ranges, now_us)
+        if spurious and not state.lost:
+            # every packet declared lost was only late: undo the reduction (RFC 9438 §4.9, as
+            # MsQuic does once its list of lost packets empties)
+            self.cc.on_spurious_congestion_event()
         newly_acked = self._remove_acked(state, ack.ranges)
         if not newly_acked:
-            return AckOutcome([], [], False, None)
+            return AckOutcome([], [], False, None, spurious=spurious)
         largest_newly = newly_acked[-1]
         # §5.1: a sample only when the largest acknowledged is newly acknowledged and the ACK
         # newly acknowledges at least one ack-eliciting packet.
@@ -243,7 +270,7 @@ class LossDetection:
         self._timer_anchor_us = now_us
         state.trim_acked()
         return AckOutcome(
-            newly_acked, lost, rtt_sampled, largest_newly, persistent, ecn_ce_increased
+            newly_acked, lost, rtt_sampled, largest_newly, persistent, ecn_ce_increased, spurious
         )
 
     def _sample_rtt(
@@ -305,28 +332,74 @@ class LossDetection:
         largest_acked = state.largest_acked
         if largest_acked is None:
             return []
-        loss_delay = self.rtt.loss_delay_us()
+        loss_delay = self.loss_delay_us()
         lost_send_time = now_us - loss_delay
+        threshold = self.packet_threshold
         lost: list[SentPacket] = []
         loss_time: int | None = None
         for number, packet in state.sent.items():
             if number > largest_acked:
                 break
-            if (
-                packet.time_sent_us <= lost_send_time
-                or largest_acked >= number + K_PACKET_THRESHOLD
-            ):
+            if packet.time_sent_us <= lost_send_time or largest_acked >= number + threshold:
                 lost.append(packet)
             else:
                 when = packet.time_sent_us + loss_delay
                 if loss_time is None or when < loss_time:
                     loss_time = when
         state.loss_time_us = loss_time
-        sent = state.sent
+        sent, records = state.sent, state.lost
         for packet in lost:
             del sent[packet.packet_number]
+            records[packet.packet_number] = packet.time_sent_us
+        while len(records) > MAX_LOST_RECORDS:
+            del records[next(iter(records))]
         state.forget(lost)
         return lost
+
+    def loss_delay_us(self) -> int:
+        """The time threshold (RFC 9002 §6.1.2): max(latest_rtt, smoothed_rtt) times
+        ``time_threshold_eighths`` / 8 (9/8 until reordering raised it), at least kGranularity."""
+        rtt = self.rtt
+        longest = max(rtt.latest_rtt_us, rtt.smoothed_rtt_us)
+        return max(self.time_threshold_eighths * longest // 8, K_GRANULARITY_US)
+
+    def _detect_spurious(
+        self,
+        state: _SpaceState,
+        ranges: tuple[tuple[int, int], ...],
+        now_us: int,
+    ) -> int:
+        """Count packets declared lost that this ACK acknowledges: they were only reordered.
+
+        The first turns the packet threshold off; each raises the time threshold so that it would
+        not have been declared lost (see ``PACKET_THRESHOLD_OFF``).
+        Records older than twice the PTO period are forgotten.
+        """
+        records = state.lost
+        if not records:
+            return 0
+        cutoff = now_us - 2 * self.rtt.pto_duration_us(
+            include_max_ack_delay=True, max_ack_delay_us=self.max_ack_delay_us
+        )
+        while records and next(iter(records.values())) < cutoff:
+            del records[next(iter(records))]
+        low, high = ranges[-1][0], ranges[0][1]
+        found = [
+            number
+            for number in records
+            if low <= number <= high and any(s <= number <= e for s, e in ranges)
+        ]
+        for number in found:
+            time_sent_us = records.pop(number)
+            self.packet_threshold = PACKET_THRESHOLD_OFF
+            longest = max(self.rtt.latest_rtt_us, self.rtt.smoothed_rtt_us)
+            if longest > 0:
+                needed = -(-(now_us - time_sent_us) * 8 // longest) + 1  # eighths, with a margin
+                self.time_threshold_eighths = min(
+                    max(self.time_threshold_eighths, needed), MAX_TIME_THRESHOLD_EIGHTHS
+                )
+        self.spurious_losses += len(found)
+        return len(found)
 
     def _in_persistent_congestion(self, state: _SpaceState, lost: list[SentPacket]) -> bool:
         """RFC 9002 §7.6.2: two ack-eliciting lost packets, both sent after the first RTT
@@ -480,6 +553,7 @@ class LossDetection:
         packets = list(state.sent.values())
         state.sent.clear()
         state.non_in_flight.clear()
+        state.lost.clear()
         state.acked.clear()
         state.ack_eliciting_in_flight = 0
         state.loss_time_us = None

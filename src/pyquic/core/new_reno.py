@@ -43,5 +43,12 @@ class NewReno(CongestionController):
         self.congestion_window = max(self.ssthresh, self.minimum_window)
         self._bytes_acked_in_ca = 0
 
+    def _saved_state(self) -> object:
+        return self._bytes_acked_in_ca
+
+    def _restore_state(self, state: object) -> None:
+        assert isinstance(state, int)
+        self._bytes_acked_in_ca = state
+
     def _on_persistent_congestion(self) -> None:
         self._bytes_acked_in_ca = 0

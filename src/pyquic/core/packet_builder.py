@@ -23,6 +23,7 @@ from pyquic.core.version import PacketType, VersionInfo
 AEAD_TAG_LENGTH = 16  # every QUIC v1/v2 AEAD (RFC 9001 §5.3)
 LENGTH_FIELD_SIZE = 2  # long header Length as a 2-byte varint: up to 16383 bytes
 MIN_INITIAL_DATAGRAM_SIZE = 1200  # RFC 9000 §14.1
+MIN_ONE_RTT_PN_LENGTH = 2  # bytes; see plan_packet
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,11 @@ def plan_packet(
     """Lay out a packet that must fit in ``space_left`` bytes; ``None`` if no frame fits."""
     pn_length = packet_number_length(packet_number, largest_acked)
     if packet_type is PacketType.ONE_RTT:
+        # RFC 9000 §17.1 sizes the field by the unacknowledged range only, so a packet sent while
+        # little was in flight, then delayed behind a burst of newer ones, decodes wrongly and
+        # is dropped; a floor of 2 bytes tolerates 32768 packets of reordering (MsQuic always
+        # sends 4)
+        pn_length = max(pn_length, MIN_ONE_RTT_PN_LENGTH)
         header_length = 1 + len(destination_cid) + pn_length
     else:
         header_length = 7 + len(destination_cid) + len(source_cid) + pn_length

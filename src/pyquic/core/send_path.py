@@ -74,6 +74,7 @@ def datagrams_to_send(conn: Connection, now_us: int) -> list[tuple[bytes, Addres
     conn.now_us = now_us
     if conn.state is ConnectionState.CLOSING:
         return _close_datagrams(conn, now_us)
+    conn.pacing_deadline_us = None  # recomputed below if the pacer still holds data back
     out: list[tuple[bytes, Address]] = []
     for _ in range(MAX_DATAGRAMS_PER_CALL):
         datagram = _build_datagram(conn, now_us)
@@ -473,6 +474,7 @@ def _one_frame_packet(
 def on_ack_received(
     conn: Connection, space: PacketSpace, frame: AckFrame, ack_delay_us: int, now_us: int
 ) -> None:
+    recovery_start_us = conn.cc.recovery_start_time_us
     outcome = conn.loss.on_ack_received(
         space,
         frame,
@@ -485,17 +487,30 @@ def on_ack_received(
         _on_records(conn, packet, acked=True)
     for packet in outcome.lost:
         _on_records(conn, packet, acked=False)
-    if outcome.lost:
-        conn.stats.send_suspected_lost_packets += len(outcome.lost)
+    conn.stats.send_suspected_lost_packets += len(outcome.lost)
+    conn.stats.send_spurious_lost_packets += outcome.spurious
+    _count_congestion_event(conn, recovery_start_us, outcome.persistent_congestion)
     _after_recovery_event(conn, now_us)
+
+
+def _count_congestion_event(
+    conn: Connection, recovery_start_us: int | None, persistent: bool
+) -> None:
+    """A new recovery period means the window was reduced (RFC 9002 §7.3.2)."""
+    if conn.cc.recovery_start_time_us != recovery_start_us or persistent:
+        conn.stats.record_congestion_event(persistent=persistent)
 
 
 def on_loss_timer(conn: Connection, now_us: int) -> None:
     """The loss detection timer (RFC 9002 §6.2): losses, or probes when the PTO fires."""
     conn.now_us = now_us
+    recovery_start_us = conn.cc.recovery_start_time_us
     outcome = conn.loss.on_loss_timer(now_us, **_timer_inputs(conn))
     for packet in outcome.lost:
         _on_records(conn, packet, acked=False)
+    # time-threshold losses count like those an ACK reveals (MsQuic's SuspectedLostPackets)
+    conn.stats.send_suspected_lost_packets += len(outcome.lost)
+    _count_congestion_event(conn, recovery_start_us, outcome.persistent_congestion)
     if outcome.probe_space is not None:
         space = outcome.probe_space
         conn.probes_pending[space] = max(conn.probes_pending[space], outcome.probe_count)
@@ -528,6 +543,10 @@ def _after_recovery_event(conn: Connection, now_us: int) -> None:
             congestion_window=conn.cc.congestion_window,
             bytes_in_flight=conn.cc.bytes_in_flight,
         )
+        state = conn.cc.state_name
+        if state != conn.qlog_congestion_state:
+            conn.qlog.congestion_state_updated(now_us, conn.qlog_congestion_state, state)
+            conn.qlog_congestion_state = state
 
 
 def _peer_validated(conn: Connection) -> bool:
@@ -556,8 +575,7 @@ def next_send_timer_us(conn: Connection) -> int | None:
         if deadline is not None and conn.keys.can_send(_LEVEL_OF_SPACE[space]):
             times.append(deadline)
     if conn.pacing_deadline_us is not None:
-        times.append(conn.pacing_deadline_us)
-        conn.pacing_deadline_us = None
+        times.append(conn.pacing_deadline_us)  # a query: cleared by datagrams_to_send only
     return min(times) if times else None
 
 
