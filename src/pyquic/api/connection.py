@@ -589,7 +589,7 @@ class Connection(Handle[ConnectionEvent]):
             self._post(self._complete_shutdown)
             return
         if ConnectionShutdownFlags.SILENT in flags:
-            core.state = ConnectionState.CLOSED  # no CONNECTION_CLOSE; the endpoint drops it
+            core.abandon("silent shutdown")  # no CONNECTION_CLOSE; the endpoint drops it
         else:
             core.close(error_code, self.close_reason, application=True, now_us=now_us())
         self._shut_down_streams()
@@ -607,7 +607,7 @@ class Connection(Handle[ConnectionEvent]):
             if self._shutdown is None:
                 self._shutdown_now(ConnectionShutdownFlags.SILENT, 0)
             elif self._core is not None and self._core.state is not ConnectionState.CLOSED:
-                self._core.state = ConnectionState.CLOSED  # abandon the closing period
+                self._core.abandon("closed")  # abandon the closing period
                 self._touch()
             self._complete_shutdown(app_close=True)
         self._closed = True

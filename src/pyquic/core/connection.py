@@ -409,6 +409,17 @@ class Connection:
         )
         self.emit(ConnectionTerminated(error_code, reason, None, application, by_peer=False))
 
+    def abandon(self, reason: str = "abandoned") -> None:
+        """Close at once without sending anything (MsQuic's SILENT shutdown, RFC 9000 §10.1)."""
+        if self.state is ConnectionState.CLOSED:
+            return
+        was_open = self.state in (ConnectionState.HANDSHAKE, ConnectionState.ESTABLISHED)
+        self.state = ConnectionState.CLOSED
+        self.close_deadline_us = None
+        self.close_pending = False
+        if was_open:
+            self.emit(ConnectionTerminated(0, reason, None, application=True, by_peer=False))
+
     def close_with_error(self, error: QuicError, now_us: int) -> None:
         """A protocol error: one CONNECTION_CLOSE with its code (RFC 9000 §10.2, §20.1)."""
         if self.state not in (ConnectionState.HANDSHAKE, ConnectionState.ESTABLISHED):
@@ -489,9 +500,11 @@ class Connection:
 
     def read_stream(self, stream_id: int, max_bytes: int = -1) -> tuple[bytes, bool]:
         """Read received data in order; the bool tells whether the stream's end was reached."""
-        data, fin = self.streams.read(stream_id, max_bytes)
-        self.return_flow_credit()
-        return data, fin
+        try:
+            return self.streams.read(stream_id, max_bytes)
+        finally:
+            # also after a reset: the discarded bytes free credit too (RFC 9000 §4.5)
+            self.return_flow_credit()
 
     def return_flow_credit(self) -> None:
         """Bytes read or discarded free connection-level credit (RFC 9000 §4.1, §4.5)."""
@@ -506,6 +519,7 @@ class Connection:
     def stop_sending(self, stream_id: int, error_code: int) -> None:
         self._require_open()
         self.streams.stop_sending(stream_id, error_code)
+        self.return_flow_credit()  # what the stream will no longer deliver (RFC 9000 §4.5)
 
     def set_stream_priority(self, stream_id: int, priority: int) -> None:
         self.streams.set_priority(stream_id, priority)
