@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo bench clean
+.PHONY: test lint typecheck unit peers demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The test command: linters, strict typing, then the whole default suite.
-test: lint typecheck unit
+# The test command: linters, strict typing, the real peers, then the whole default suite.
+test: lint typecheck peers unit
+
+# ngtcp2's gtlsclient/gtlsserver and tshark, for tests/interop (installed with apt as root).
+peers:
+	sh scripts/install-test-peers.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
@@ -32,6 +36,7 @@ demo: $(STAMP)
 # Benchmarks: never part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python bench/packet_protection.py
+	$(BIN)/python bench/udp_loopback.py
 	$(BIN)/python bench/tls_handshake.py
 
 clean:
