@@ -76,6 +76,7 @@ class QuicConfiguration:
     qlog_dir: str | None = None  # a qlog trace per connection in this directory
     # TLS 1.3 suites in preference order (e.g. only CHACHA20_POLY1305_SHA256); None: the defaults
     cipher_suites: Sequence[CipherSuite | int] | None = None
+    use_gso: bool = True  # False: one datagram per send (captures then see every packet)
 
     def __post_init__(self) -> None:
         self._alpn = _alpn_bytes(self.alpn_protocols)

@@ -336,6 +336,7 @@ async def connect(
         crypto=CryptoProvider(),
         observer=engine,
         stateless_reset_key=os.urandom(_RESET_KEY_BYTES),
+        use_gso=configuration.use_gso,
     )
     engine.binding = binding
     tls = configuration.client_tls(host)
@@ -424,6 +425,7 @@ async def serve(
         crypto=CryptoProvider(),
         observer=engine,
         stateless_reset_key=os.urandom(_RESET_KEY_BYTES),
+        use_gso=configuration.use_gso,
         server=server_config,
         reuse_port=reuse_port,
     )

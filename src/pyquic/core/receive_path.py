@@ -47,16 +47,22 @@ def receive_datagram(conn: Connection, data: bytes, address: object, now_us: int
         conn.close_pending = True
         return
     first = True
+    offset = 0  # where the next coalesced packet starts
     packets = iter_packets(data, short_dcid_length=conn.settings.local_cid_length)
     while True:
         try:
             header = next(packets, None)
         except QuicError as exc:
+            if offset and not data[offset:].strip(b"\0"):
+                return  # zero bytes after the last packet: padding some stacks append
             # an unparsable header: drop the rest of the datagram (RFC 9000 §12.2)
             conn.stats.recv_dropped_packets += 1
             if conn.qlog is not None:
                 conn.qlog.packet_dropped(
-                    now_us, trigger="invalid", raw_length=len(data), details={"reason": exc.reason}
+                    now_us,
+                    trigger="invalid",
+                    raw_length=len(data) - offset,
+                    details={"reason": exc.reason},
                 )
             return
         if header is None:
@@ -64,6 +70,7 @@ def receive_datagram(conn: Connection, data: bytes, address: object, now_us: int
         # a QuicError from an authenticated packet is a connection error (RFC 9000 §11.1): it
         # propagates to the connection's error boundary, it does not merely drop the packet
         processed = _receive_packet(conn, header, data, now_us)
+        offset = header.packet_end
         if first and not processed and isinstance(header, ShortHeader):
             _check_stateless_reset(conn, data, now_us)
         first = False

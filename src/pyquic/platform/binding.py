@@ -78,6 +78,7 @@ class Binding:
         server: ServerConfig | None = None,
         rng: random.Random | None = None,
         reuse_port: bool = False,
+        use_gso: bool = True,
     ) -> Binding:
         """Bind a UDP socket on ``local_address`` (port 0 picks one); call on the worker."""
         endpoint = Endpoint(
@@ -93,6 +94,7 @@ class Binding:
             loop=worker.loop,
             on_receive=binding._on_receive,
             reuse_port=reuse_port,
+            use_gso=use_gso,  # off when captures must see one packet per datagram
         )
         return binding
 
