@@ -134,8 +134,15 @@ class Connection:
         self.next_packet_number = {space: 0 for space in PacketSpace}
         self.peer_parameters: TransportParameters | None = None
         self.local_parameters: TransportParameters | None = None
+        self._init_sending(now_us)
+        if is_client:
+            self._start_client(now_us)
+
+    # --- construction helpers ---------------------------------------------------------------
+
+    def _init_sending(self, now_us: int) -> None:
         # anti-amplification (RFC 9000 §8.1): the client's Handshake packet validates it
-        self.address_validated = is_client
+        self.address_validated = self.is_client
         self.bytes_received = 0
         self.bytes_sent = 0
         self.max_datagram_size = INITIAL_MAX_DATAGRAM_SIZE
@@ -153,10 +160,6 @@ class Connection:
         # RFC 9002 §6.2.2.1: the client knows the server validated its address
         self.loss_peer_validated = False
         self.buffered_packets: list[BufferedPacket] = []
-        if is_client:
-            self._start_client(now_us)
-
-    # --- construction helpers ---------------------------------------------------------------
 
     def _init_recovery(self, settings: Settings) -> None:
         self.rtt = RttEstimator(settings.initial_rtt_us)

@@ -224,12 +224,7 @@ class LossDetection:
         """
         state = self._spaces[space]
         largest = ack.ranges[0][1]
-        if largest > state.largest_sent:
-            raise QuicError(
-                TransportErrorCode.PROTOCOL_VIOLATION,
-                f"ACK of unsent packet {largest} in {space.name}",
-                frame_type=ack.wire_type,
-            )
+        _check_sent(state, largest, space, ack)
         if state.largest_acked is None or largest > state.largest_acked:
             state.largest_acked = largest
         spurious = self._detect_spurious(state, ack.ranges, now_us)
@@ -252,12 +247,7 @@ class LossDetection:
             self._sample_rtt(
                 now_us - largest_newly.time_sent_us, delay_us, now_us, handshake_confirmed
             )
-        ecn_ce_increased = False
-        if ack.ecn is not None and ack.ecn.ce > state.ecn_ce:
-            # §7.1, §B.7: an increased ECN-CE count is a congestion signal.
-            state.ecn_ce = ack.ecn.ce
-            self.cc.on_ecn_ce(largest_newly.time_sent_us, now_us)
-            ecn_ce_increased = True
+        ecn_ce_increased = self._on_ecn_counts(state, ack, largest_newly, now_us)
         lost = self._detect_lost(state, now_us)
         persistent = False
         if lost:
@@ -272,6 +262,16 @@ class LossDetection:
         return AckOutcome(
             newly_acked, lost, rtt_sampled, largest_newly, persistent, ecn_ce_increased, spurious
         )
+
+    def _on_ecn_counts(
+        self, state: _SpaceState, ack: AckFrame, largest_newly: SentPacket, now_us: int
+    ) -> bool:
+        """§7.1, §B.7: an increased ECN-CE count is a congestion signal."""
+        if ack.ecn is None or ack.ecn.ce <= state.ecn_ce:
+            return False
+        state.ecn_ce = ack.ecn.ce
+        self.cc.on_ecn_ce(largest_newly.time_sent_us, now_us)
+        return True
 
     def _sample_rtt(
         self, sample_us: int, ack_delay_us: int, now_us: int, handshake_confirmed: bool
@@ -561,3 +561,13 @@ class LossDetection:
         self.cc.on_packets_discarded(packets)
         self.pto_count = 0
         return packets
+
+
+def _check_sent(state: _SpaceState, largest: int, space: PacketSpace, ack: AckFrame) -> None:
+    """RFC 9000 §13.1: an ACK of a packet number never sent is a PROTOCOL_VIOLATION."""
+    if largest > state.largest_sent:
+        raise QuicError(
+            TransportErrorCode.PROTOCOL_VIOLATION,
+            f"ACK of unsent packet {largest} in {space.name}",
+            frame_type=ack.wire_type,
+        )

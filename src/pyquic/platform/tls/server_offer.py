@@ -82,12 +82,7 @@ def parse_offer(hello: ClientHello) -> Offer:
     groups = ext.parse_supported_groups(
         _require(hello, _E.SUPPORTED_GROUPS), HandshakeType.CLIENT_HELLO
     )
-    shares = ext.parse_key_share(_require(hello, _E.KEY_SHARE), HandshakeType.CLIENT_HELLO)
-    for share in shares:
-        if share.group not in groups:  # RFC 8446 §4.2.8
-            raise alert_error(
-                AlertDescription.illegal_parameter, f"key share for unoffered group {share.group}"
-            )
+    shares = _key_shares(hello, groups)
     schemes_data = _find(hello, _E.SIGNATURE_ALGORITHMS)
     modes_data = _find(hello, _E.PSK_KEY_EXCHANGE_MODES)
     psk_data = _find(hello, _E.PRE_SHARED_KEY)
@@ -121,6 +116,16 @@ def parse_offer(hello: ClientHello) -> Offer:
         early_data=early is not None,
         cookie=ext.parse_cookie(cookie, HandshakeType.CLIENT_HELLO) if cookie is not None else None,
     )
+
+
+def _key_shares(hello: ClientHello, groups: tuple[int, ...]) -> tuple[ext.KeyShareEntry, ...]:
+    shares = ext.parse_key_share(_require(hello, _E.KEY_SHARE), HandshakeType.CLIENT_HELLO)
+    for share in shares:
+        if share.group not in groups:  # RFC 8446 §4.2.8
+            raise alert_error(
+                AlertDescription.illegal_parameter, f"key share for unoffered group {share.group}"
+            )
+    return shares
 
 
 def choose_cipher_suite(config: TlsConfig, offer: Offer) -> CipherSuite:
