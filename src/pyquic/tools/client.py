@@ -27,6 +27,7 @@ from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from pyquic.aio import QuicConfiguration, QuicConnection, connect
+from pyquic.platform.event_loop import run as run_event_loop
 from pyquic.tools import http09
 from pyquic.tools.server import format_address, open_output_files
 
@@ -172,7 +173,7 @@ def run(options: ClientOptions) -> int:
     except (ValueError, OSError) as exc:
         _error(str(exc))
         return 2
-    return asyncio.run(_download_all(options, configuration))
+    return run_event_loop(_download_all(options, configuration))
 
 
 @dataclass

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyquic.platform.event_loop import run as run_event_loop
 from pyquic.testing.certificates import make_test_credentials
 from pyquic.tools import client, server
 
@@ -43,7 +44,7 @@ def run(size: int) -> int:
     """Run the demo with a random file of ``size`` bytes; the exit status."""
     try:
         with tempfile.TemporaryDirectory(prefix="pyquic-demo-") as scratch:
-            asyncio.run(_demo(Path(scratch), size))
+            run_event_loop(_demo(Path(scratch), size))
     except DemoError as exc:
         print(f"pyquic demo: FAILED: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyquic.aio import QuicConfiguration, QuicStreamReader, QuicStreamWriter, serve
+from pyquic.platform.event_loop import run as run_event_loop
 from pyquic.tools import http09
 
 __all__ = ["LISTENING", "ServerOptions", "format_address", "open_output_files", "run"]
@@ -74,7 +75,7 @@ def run(options: ServerOptions) -> int:
     except OSError as exc:
         _log(f"error: {exc}")
         return 2
-    return asyncio.run(_serve(options, configuration))
+    return run_event_loop(_serve(options, configuration))
 
 
 async def _serve(options: ServerOptions, configuration: QuicConfiguration) -> int:
