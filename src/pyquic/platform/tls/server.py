@@ -110,7 +110,9 @@ class ServerSession(TlsSession[ServerState]):
 
     def _on_client_hello(self, hello: ClientHello, raw: bytes) -> ServerState:
         offer = parse_offer(hello)
-        suite = choose_cipher_suite(self.config, offer)
+        suite = self._resumption_policy.ticket_suite(offer) or choose_cipher_suite(
+            self.config, offer
+        )
         alpn = choose_alpn(self.config, offer)
         group, share = choose_group(self.config, offer)
         if self._hrr is not None:

@@ -48,6 +48,24 @@ class ResumptionPolicy:
         self._config = config
         self._context = compute_early_data_context(early_data_context)
 
+    def ticket_suite(self, offer: Offer) -> CipherSuite | None:
+        """The suite of the ticket offered first, if both sides still allow it.
+
+        Resuming with the ticket's own suite is what clients expect (RFC 8446 §4.2.11 only
+        requires the same hash; some clients, aioquic among them, insist on the same suite).
+        """
+        sealer = self._config.ticket_sealer
+        psks = offer.offered_psks
+        if sealer is None or psks is None or not offer.psk_dhe_ke:
+            return None
+        state = sealer.open(psks.identities[0].identity, self._config.wall_clock())
+        if state is None:
+            return None
+        suite = state.cipher_suite
+        if suite in self._config.cipher_suites and suite in offer.hello.cipher_suites:
+            return CipherSuite(suite)
+        return None
+
     def evaluate(
         self,
         offer: Offer,
