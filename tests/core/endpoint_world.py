@@ -19,6 +19,7 @@ from pyquic.core.endpoint import ConnectionClosed, Endpoint, NewConnection, Serv
 from pyquic.core.events import (
     ConnectionTerminated,
     HandshakeCompleted,
+    NewTokenReceived,
     StreamOpened,
     StreamReadable,
 )
@@ -193,6 +194,7 @@ class EchoClient:
     finished: set[int] = field(default_factory=set)
     established: bool = False
     terminated: ConnectionTerminated | None = None
+    tokens: list[bytes] = field(default_factory=list)  # NEW_TOKEN tokens (RFC 9000 §8.1.3)
 
     def step(self) -> None:
         while (event := self.conn.poll_event()) is not None:
@@ -206,6 +208,8 @@ class EchoClient:
                     self.finished.add(event.stream_id)
             elif isinstance(event, ConnectionTerminated):
                 self.terminated = event
+            elif isinstance(event, NewTokenReceived):
+                self.tokens.append(event.token)
 
     def send(self, payloads: list[bytes]) -> None:
         for payload in payloads:

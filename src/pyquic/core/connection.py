@@ -20,11 +20,12 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from enum import Enum
 
-from pyquic.core import receive_path, send_path
+from pyquic.core import key_update, receive_path, send_path, version_negotiation
 from pyquic.core.ack_tracker import DUPLICATE_DETECTION_RANGES, AckTracker
 from pyquic.core.cid_manager import LocalConnectionIds, PeerConnectionIds
 from pyquic.core.congestion import create_controller
 from pyquic.core.crypto_stream import CryptoStream
+from pyquic.core.ecn import EcnValidator
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import (
     ConnectionEvent,
@@ -57,7 +58,13 @@ from pyquic.core.transport_params import (
     encode_transport_parameters,
     parse_transport_parameters,
 )
-from pyquic.core.version import QUIC_V1, PacketType, VersionInfo, version_info
+from pyquic.core.version import (
+    QUIC_V1,
+    SUPPORTED_VERSIONS,
+    PacketType,
+    VersionInfo,
+    version_info,
+)
 
 Address = Hashable
 # a packet kept until its keys arrive (RFC 9001 §5.7): level, type, bytes, header
@@ -93,6 +100,8 @@ class Connection:
         stateless_reset_key: bytes,
         version: int = QUIC_V1,
         qlog: QlogSink | None = None,
+        token: bytes = b"",
+        versions: tuple[int, ...] | None = None,
     ) -> None:
         info = version_info(version)
         if info is None:
@@ -100,6 +109,11 @@ class Connection:
         self.is_client = is_client
         self.settings = settings
         self.version: VersionInfo = info
+        # compatible version negotiation (RFC 9368): ours by preference, the first Initial's
+        self.versions = versions if versions is not None else tuple(SUPPORTED_VERSIONS)
+        self.original_version = info.number
+        self.version_chosen = False  # server: the version was settled from the ClientHello
+        self.client_hello_prefix = b""
         self.rng = rng
         self.crypto = crypto
         self.peer_address = peer_address
@@ -124,7 +138,7 @@ class Connection:
         self.original_destination_cid = b""
         self.retry_source_cid: bytes | None = None
         self.peer_initial_source_cid: bytes | None = None
-        self.token = b""
+        self.token = token  # client: sent in Initials (RFC 9000 §8.1.3, §17.2.2)
         self._init_recovery(settings)
         self._init_streams(settings)
         self.crypto_streams = {
@@ -160,6 +174,11 @@ class Connection:
         # RFC 9002 §6.2.2.1: the client knows the server validated its address
         self.loss_peer_validated = False
         self.buffered_packets: list[BufferedPacket] = []
+        self.new_tokens_pending: list[bytes] = []  # server: NEW_TOKEN frames (RFC 9000 §8.1.3)
+        # ECN (RFC 9000 §13.4): the codepoint of the current send batch and received datagram
+        self.ecn = EcnValidator(enabled=self.settings.ecn_enabled)
+        self.send_ecn = 0
+        self.recv_ecn = 0
 
     def _init_recovery(self, settings: Settings) -> None:
         self.rtt = RttEstimator(settings.initial_rtt_us)
@@ -207,7 +226,8 @@ class Connection:
 
     def accept_initial(self, destination_cid: bytes, source_cid: bytes) -> None:
         """Server: the first Initial names the client's CIDs (RFC 9000 §7.2, §7.3)."""
-        self.original_destination_cid = destination_cid
+        if self.retry_source_cid is None:  # else the ODCID came from the Retry token
+            self.original_destination_cid = destination_cid
         self.peer_initial_source_cid = source_cid
         self.peer_cids = PeerConnectionIds(
             initial_cid=source_cid,
@@ -217,18 +237,38 @@ class Connection:
         self._start_tls(
             self.settings.transport_parameters(
                 initial_source_connection_id=self.local_cids.initial,
-                original_destination_connection_id=destination_cid,
+                original_destination_connection_id=self.original_destination_cid,
                 retry_source_connection_id=self.retry_source_cid,
                 stateless_reset_token=self.local_cids.initial_reset_token,
                 is_server=True,
             )
         )
 
+    def validate_address_by_token(
+        self, original_dcid: bytes | None = None, retry_source_cid: bytes | None = None
+    ) -> None:
+        """Server, before the first Initial: it carried a valid token, so the client's address
+        is validated (RFC 9000 §8.1.2, §8.1.3); a Retry token also gives the CIDs the transport
+        parameters must carry (RFC 9000 §7.3)."""
+        self.address_validated = True
+        if original_dcid is not None and retry_source_cid is not None:
+            self.original_destination_cid = original_dcid
+            self.retry_source_cid = retry_source_cid
+
+    def queue_new_token(self, token: bytes) -> None:
+        """Server: send ``token`` in a NEW_TOKEN frame (RFC 9000 §8.1.3, §19.7)."""
+        self.new_tokens_pending.append(token)
+
     def _install_initial_keys(self, destination_cid: bytes) -> None:
         send, recv = self.crypto.initial_keys(self.version, destination_cid, self.is_client)
         self.keys.install(EncryptionLevel.INITIAL, send=send, recv=recv)
 
+    def restart_tls(self, parameters: TransportParameters) -> None:
+        """A new TLS session with these parameters (a server that switched versions)."""
+        self._start_tls(parameters)
+
     def _start_tls(self, parameters: TransportParameters) -> None:
+        parameters = version_negotiation.with_version_information(self, parameters)
         self.local_parameters = parameters
         if self.qlog is not None:
             self.qlog.parameters_set(self.now_us, parameters, initiator="local")
@@ -259,6 +299,8 @@ class Connection:
 
     def _on_traffic_secret(self, event: TrafficSecretReady) -> None:
         keys = self.crypto.keys_from_secret(event.cipher_suite, event.secret, self.version)
+        if event.level is EncryptionLevel.APPLICATION:
+            self.keys.confidentiality_limit = key_update.confidentiality_limit(event.cipher_suite)
         if event.direction is Direction.WRITE:
             self.keys.install(event.level, send=keys, recv=None)
         else:
@@ -287,7 +329,7 @@ class Connection:
         if not self.keys.discard(level):
             return
         space = PacketSpace.INITIAL if level is EncryptionLevel.INITIAL else PacketSpace.HANDSHAKE
-        self.loss.discard_space(space)
+        self.ecn.on_packets_discarded(self.loss.discard_space(space))
         self.probes_pending[space] = 0
         self.ack_trackers[space].clear()
         self.crypto_streams[level].discard()
@@ -295,6 +337,7 @@ class Connection:
     def _apply_peer_parameters(self, encoded: bytes) -> None:
         params = parse_transport_parameters(encoded, from_server=self.is_client)
         self._authenticate_connection_ids(params)
+        version_negotiation.check_peer_version_information(self, params)
         self.peer_parameters = params
         if self.qlog is not None:
             self.qlog.parameters_set(self.now_us, params, initiator="remote")
@@ -324,13 +367,15 @@ class Connection:
 
     # --- inputs ----------------------------------------------------------------------------------
 
-    def receive_datagram(self, data: bytes, address: Address, now_us: int) -> None:
-        """Process one UDP datagram from ``address`` (RFC 9000 §12.2)."""
+    def receive_datagram(self, data: bytes, address: Address, now_us: int, *, ecn: int = 0) -> None:
+        """Process one UDP datagram from ``address`` (RFC 9000 §12.2); ``ecn`` is the IP ECN
+        codepoint it arrived with (RFC 9000 §13.4.1), as the platform reports it."""
         if self.state in (ConnectionState.CLOSED, ConnectionState.DRAINING):
             return
         self.bytes_received += len(data)
         self.stats.recv_total_bytes += len(data)
         self.now_us = now_us
+        self.recv_ecn = ecn & 0b11
         self._guard(lambda: receive_path.receive_datagram(self, data, address, now_us), now_us)
 
     def handle_timer(self, now_us: int) -> None:
@@ -374,14 +419,22 @@ class Connection:
     # --- outputs ---------------------------------------------------------------------------------
 
     def datagrams_to_send(self, now_us: int) -> list[tuple[bytes, Address]]:
-        """Datagrams to send now, each with its destination."""
+        """Datagrams to send now, each with its destination; send them with the IP ECN
+        codepoint :attr:`ecn_codepoint` (read after this call)."""
         if self.state in (ConnectionState.CLOSED, ConnectionState.DRAINING):
             return []
+        self.send_ecn = self.ecn.codepoint  # one codepoint per batch (RFC 9000 §13.4.2)
         try:
             return send_path.datagrams_to_send(self, now_us)
         except QuicError as exc:
             self.close_with_error(exc, now_us)
             return send_path.datagrams_to_send(self, now_us)
+
+    @property
+    def ecn_codepoint(self) -> int:
+        """The IP ECN codepoint for the datagrams of the last :meth:`datagrams_to_send` call:
+        ECT(0) (2) while ECN is tested or validated, else Not-ECT (0) (RFC 9000 §13.4.2)."""
+        return self.send_ecn
 
     def next_timer_us(self) -> int | None:
         """The earliest time :meth:`handle_timer` or :meth:`datagrams_to_send` has work."""
@@ -530,6 +583,11 @@ class Connection:
     def _require_open(self) -> None:
         if self.state not in (ConnectionState.HANDSHAKE, ConnectionState.ESTABLISHED):
             raise ConnectionError(f"the connection is {self.state.value}")
+
+    def initiate_key_update(self) -> bool:
+        """Update the 1-RTT keys now (RFC 9001 §6.1); False (nothing done) before the handshake
+        is confirmed or while the previous update is unacknowledged or its old keys still kept."""
+        return key_update.initiate(self)
 
     def handshake_complete_locally(self) -> bool:
         """1-RTT data may flow: the TLS handshake completed here (0.5-RTT for a server)."""

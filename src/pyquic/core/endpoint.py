@@ -41,7 +41,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
-from typing import TypeAlias, TypeVar, overload
+from typing import Literal, TypeAlias, TypeVar, overload
 
 from pyquic.core.cid_manager import MIN_STATELESS_RESET_KEY_LENGTH, stateless_reset_token
 from pyquic.core.connection import Connection, ConnectionState
@@ -57,9 +57,18 @@ from pyquic.core.packet_header import (
     parse_header,
 )
 from pyquic.core.qlog import QlogSink
+from pyquic.core.retry import (
+    INVALID_TOKEN,
+    TokenSealer,
+    ValidToken,
+    build_retry,
+    check_token,
+    new_token,
+    retry_token,
+)
 from pyquic.core.settings import Settings
 from pyquic.core.tls_interface import PacketProtectionFactory, TlsSessionLike
-from pyquic.core.version import QUIC_V1, SUPPORTED_VERSIONS, PacketType
+from pyquic.core.version import QUIC_V1, SUPPORTED_VERSIONS, PacketType, version_info
 
 __all__ = [
     "DEFAULT_MAX_HANDSHAKES",
@@ -81,6 +90,7 @@ _T = TypeVar("_T")
 MIN_INITIAL_DATAGRAM_SIZE = 1200  # RFC 9000 §14.1: a client's Initial datagram is this big
 MIN_ORIGINAL_DCID_LENGTH = 8  # RFC 9000 §7.2: the client's first Destination CID
 DEFAULT_MAX_HANDSHAKES = 1024  # server connections still in their handshake, at most
+DEFAULT_RETRY_HANDSHAKE_THRESHOLD = 64  # retry="auto": Retry from this many handshakes on
 # RFC 9000 §10.3: answering a packet of at most 43 bytes, a reset is one byte shorter
 _SMALL_TRIGGER_LENGTH = 43
 _RESET_EXTRA_LENGTH = 16  # larger triggers get a reset of 43 + rng.randrange(16) bytes
@@ -104,6 +114,7 @@ class DropReason(Enum):
     INITIAL_NOT_AUTHENTICATED = "initial_not_authenticated"  # no packet of it decrypted
     TOO_SMALL_FOR_RESET = "too_small_for_reset"  # RFC 9000 §10.3.3: it could be a reset itself
     STATELESS_RATE_LIMITED = "stateless_rate_limited"  # no stateless answer allowed now
+    INVALID_TOKEN = "invalid_token"  # a Retry token that did not validate (RFC 9000 §8.1.3)
 
 
 @dataclass(slots=True)
@@ -122,6 +133,8 @@ class EndpointStatistics:
     connections_closed: int = 0  # removed, for any reason
     connection_errors: int = 0  # connections abandoned because they raised
     cid_collisions: int = 0  # a connection's CID already routed to another one (not stolen)
+    retries_sent: int = 0  # Retry packets (RFC 9000 §17.2.5)
+    new_tokens_issued: int = 0  # NEW_TOKEN tokens given to connections (RFC 9000 §8.1.3)
 
     @property
     def datagrams_dropped(self) -> int:
@@ -156,6 +169,13 @@ class ServerConfig:
     (RFC 9000 §21.2).  ``qlog_factory(original_dcid)``
     may give each accepted connection a qlog sink.  ``versions`` are the versions accepted, in
     preference order; Version Negotiation lists them (RFC 9000 §6.1).
+
+    Address validation (RFC 9000 §8.1): ``retry`` is ``"never"``, ``"always"`` or ``"auto"``
+    (a Retry once ``retry_handshake_threshold`` handshakes are in progress: MsQuic's
+    RetryMemoryLimit as a count).  ``token_sealer`` seals Retry and NEW_TOKEN tokens (needed for
+    any Retry; with it and ``issue_new_tokens`` every connection gets a NEW_TOKEN once its
+    handshake completes); token times are the endpoint's ``now_us``, so servers sharing a
+    sealer's key must share a time base.  Lifetimes: MsQuic's 2 x 30 s for Retry tokens.
     """
 
     tls_factory: TlsFactory
@@ -163,8 +183,18 @@ class ServerConfig:
     max_handshakes: int = DEFAULT_MAX_HANDSHAKES
     qlog_factory: Callable[[bytes], QlogSink | None] | None = None
     versions: tuple[int, ...] = tuple(SUPPORTED_VERSIONS)
+    retry: Literal["never", "always", "auto"] = "never"
+    retry_handshake_threshold: int = DEFAULT_RETRY_HANDSHAKE_THRESHOLD
+    token_sealer: TokenSealer | None = None
+    issue_new_tokens: bool = True
+    retry_token_lifetime_ms: int = 60_000
+    new_token_lifetime_ms: int = 24 * 3600 * 1000
 
     def __post_init__(self) -> None:
+        if self.retry not in ("never", "always", "auto"):
+            raise ValueError(f"retry must be 'never', 'always' or 'auto', not {self.retry!r}")
+        if self.retry != "never" and self.token_sealer is None:
+            raise ValueError("a Retry needs a token_sealer")
         if self.max_handshakes < 1:
             raise ValueError(f"max_handshakes must be at least 1, got {self.max_handshakes}")
         if not self.versions or any(v not in SUPPORTED_VERSIONS for v in self.versions):
@@ -275,6 +305,7 @@ class Endpoint:
         self._handshakes = 0
         self._touched: dict[Connection, None] = {}  # timer changed since connection_timers()
         self._active: dict[Connection, None] = {}  # had input since datagrams_to_send()
+        self._recv_ecn = 0  # the ECN codepoint of the datagram being received (RFC 9000 §13.4.1)
         self._round_robin = 0
         self._stateless_out: deque[tuple[bytes, Address]] = deque()
         self._events: deque[EndpointEvent] = deque()
@@ -317,10 +348,12 @@ class Endpoint:
         settings: Settings | None = None,
         qlog: QlogSink | None = None,
         version: int = QUIC_V1,
+        token: bytes = b"",
     ) -> Connection:
         """Open a client connection to ``peer_address``; its first flight goes out with the next
         :meth:`datagrams_to_send`.  ``settings`` (default: the endpoint's) must keep the
-        endpoint's ``local_cid_length``."""
+        endpoint's ``local_cid_length``.  ``token`` is one from an earlier connection's
+        ``NewTokenReceived`` event (RFC 9000 §8.1.3)."""
         settings = settings if settings is not None else self.settings
         self._check_cid_length(settings)
         conn = Connection(
@@ -334,6 +367,7 @@ class Endpoint:
             stateless_reset_key=self._reset_key,
             version=version,
             qlog=qlog,
+            token=token,
         )
         self._register(conn)
         return conn
@@ -348,9 +382,13 @@ class Endpoint:
 
     # --- receiving ----------------------------------------------------------------------------
 
-    def receive_datagram(self, data: bytes, address: Address, now_us: int) -> Connection | None:
-        """Route one datagram; returns the connection it was delivered to.  Never raises."""
+    def receive_datagram(
+        self, data: bytes, address: Address, now_us: int, *, ecn: int = 0
+    ) -> Connection | None:
+        """Route one datagram; returns the connection it was delivered to.  Never raises.
+        ``ecn``: the IP ECN codepoint it arrived with (RFC 9000 §13.4.1)."""
         data = bytes(data)
+        self._recv_ecn = ecn
         self.stats.datagrams_received += 1
         self.stats.bytes_received += len(data)
         header = _parse_invariants(data, self._cid_length)
@@ -428,10 +466,19 @@ class Endpoint:
             return self._drop(DropReason.UNKNOWN_CONNECTION)  # 0-RTT/Handshake before Initial
         if len(header.destination_cid) < MIN_ORIGINAL_DCID_LENGTH:
             return self._drop(DropReason.ORIGINAL_DCID_TOO_SHORT)  # RFC 9000 §7.2
+        token = self._check_token(header, server, address, now_us)
+        if token == INVALID_TOKEN:
+            return self._drop(DropReason.INVALID_TOKEN)  # RFC 9000 §8.1.3: discard it
+        if token is None and self._should_retry(server):
+            self._send_retry(header, server, address, now_us)
+            return None
         if self._handshakes >= server.max_handshakes:
             return self._drop(DropReason.HANDSHAKE_LIMIT)
+        valid = token if isinstance(token, ValidToken) else None
+        odcid = valid.original_destination_cid if valid and valid.retry_source_cid else None
         try:
-            qlog = server.qlog_factory(header.destination_cid) if server.qlog_factory else None
+            qlog_cid = odcid or header.destination_cid
+            qlog = server.qlog_factory(qlog_cid) if server.qlog_factory else None
             conn = Connection(
                 is_client=False,
                 settings=server.settings,
@@ -444,7 +491,9 @@ class Endpoint:
                 version=header.version,
                 qlog=qlog,
             )
-            conn.receive_datagram(data, address, now_us)
+            if valid is not None:
+                conn.validate_address_by_token(odcid, valid.retry_source_cid or None)
+            conn.receive_datagram(data, address, now_us, ecn=self._recv_ecn)
         except Exception:  # a faulty TLS factory or connection: refuse, stay up
             self.stats.connection_errors += 1
             return self._drop(DropReason.INITIAL_NOT_AUTHENTICATED)
@@ -456,9 +505,64 @@ class Endpoint:
         self._events.append(NewConnection(conn))
         return conn
 
+    # --- address validation (RFC 9000 §8.1) -----------------------------------------------------
+
+    def _check_token(
+        self, header: LongHeader, server: ServerConfig, address: Address, now_us: int
+    ) -> ValidToken | str | None:
+        if not header.token or server.token_sealer is None:
+            return None
+        return check_token(
+            server.token_sealer,
+            header.token,
+            address,
+            now_us,
+            destination_cid=header.destination_cid,
+            retry_lifetime_us=server.retry_token_lifetime_ms * 1000,
+            new_token_lifetime_us=server.new_token_lifetime_ms * 1000,
+        )
+
+    def _should_retry(self, server: ServerConfig) -> bool:
+        """RFC 9000 §8.1.2: always, or under load (MsQuic's RetryMemoryLimit, as a count)."""
+        if server.retry == "auto":
+            return self._handshakes >= server.retry_handshake_threshold
+        return server.retry == "always"
+
+    def _send_retry(
+        self, header: LongHeader, server: ServerConfig, address: Address, now_us: int
+    ) -> None:
+        """RFC 9000 §17.2.5: a new Source CID and a token binding the client's address, the
+        time and its original DCID; a Retry is smaller than the Initial, so never amplifies."""
+        assert server.token_sealer is not None
+        info = version_info(header.version)
+        assert info is not None
+        retry_scid = self.rng.randbytes(max(self._cid_length, MIN_ORIGINAL_DCID_LENGTH))
+        token = retry_token(
+            server.token_sealer, address, now_us, header.destination_cid, retry_scid
+        )
+        packet = build_retry(
+            self.crypto,
+            info,
+            client_scid=header.source_cid,
+            original_dcid=header.destination_cid,
+            retry_scid=retry_scid,
+            token=token,
+            unused=self.rng.getrandbits(4),
+        )
+        self._stateless_out.append((packet, address))
+        self.stats.retries_sent += 1
+
+    def _issue_new_token(self, conn: Connection, now_us: int) -> None:
+        """RFC 9000 §8.1.3: a token for the client's next connection, once the handshake is done."""
+        server = self.server
+        if server is None or server.token_sealer is None or not server.issue_new_tokens:
+            return
+        conn.queue_new_token(new_token(server.token_sealer, conn.peer_address, now_us))
+        self.stats.new_tokens_issued += 1
+
     def _deliver(self, conn: Connection, data: bytes, address: Address, now_us: int) -> None:
         self._active[conn] = None
-        self._call(conn, partial(conn.receive_datagram, data, address, now_us))
+        self._call(conn, partial(conn.receive_datagram, data, address, now_us, ecn=self._recv_ecn))
         self._sync(conn)
 
     def _drop(self, reason: DropReason) -> Connection | None:
@@ -502,24 +606,34 @@ class Endpoint:
     def datagrams_to_send(
         self, now_us: int, *, max_datagrams: int | None = None
     ) -> list[tuple[bytes, Address]]:
-        """Stateless answers, then each connection's datagrams.
+        """:meth:`datagram_batches` as one list, for a platform that does not set ECN."""
+        batches = self.datagram_batches(now_us, max_datagrams=max_datagrams)
+        return [datagram for batch, _ in batches for datagram in batch]
+
+    def datagram_batches(
+        self, now_us: int, *, max_datagrams: int | None = None
+    ) -> list[tuple[list[tuple[bytes, Address]], int]]:
+        """Stateless answers, then each connection's datagrams, in batches each sent with one
+        IP ECN codepoint (RFC 9000 §13.4; the connection's ``ecn_codepoint``).
 
         Connections that had input since the last call go first, then the others, each group
         in an order that rotates by one every call.  With ``max_datagrams`` the endpoint stops
         asking connections once that many are gathered (a connection's batch is not split).
         """
-        out: list[tuple[bytes, Address]] = list(self._stateless_out)
+        out = [(list(self._stateless_out), 0)] if self._stateless_out else []
         self._stateless_out.clear()
+        count = sum(len(batch) for batch, _ in out)
         for conn in self._send_order():
-            if max_datagrams is not None and len(out) >= max_datagrams:
+            if max_datagrams is not None and count >= max_datagrams:
                 break
             self._active.pop(conn, None)
             batch = self._call(conn, partial(conn.datagrams_to_send, now_us))
             self._sync(conn)  # routes first: the batch may announce new CIDs
             if batch:
-                out.extend(batch)
-        self.stats.datagrams_sent += len(out)
-        self.stats.bytes_sent += sum(len(data) for data, _ in out)
+                out.append((batch, conn.ecn_codepoint))
+                count += len(batch)
+        self.stats.datagrams_sent += count
+        self.stats.bytes_sent += sum(len(data) for batch, _ in out for data, _ in batch)
         return out
 
     def _send_order(self) -> list[Connection]:
@@ -608,6 +722,8 @@ class Endpoint:
         wanted = set(conn.local_cids.active_cids())
         if not conn.is_client and conn.original_destination_cid:
             wanted.add(conn.original_destination_cid)
+        if not conn.is_client and conn.retry_source_cid:
+            wanted.add(conn.retry_source_cid)  # the client's Initials after a Retry
         self._set_routes(conn, entry, wanted)
         if conn.peer_address != entry.address:  # the peer migrated (RFC 9000 §9)
             self._unindex_address(conn, entry)
@@ -616,6 +732,8 @@ class Endpoint:
         if handshaking != entry.handshaking:
             self._handshakes += 1 if handshaking else -1
             entry.handshaking = handshaking
+            if not handshaking and conn.state is ConnectionState.ESTABLISHED:
+                self._issue_new_token(conn, conn.now_us)
         timer_us = conn.next_timer_us()
         if timer_us != entry.timer_us:
             entry.timer_us = timer_us

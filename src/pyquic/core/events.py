@@ -24,6 +24,7 @@ __all__ = [
     "ConnectionTerminated",
     "DatagramReceived",
     "HandshakeCompleted",
+    "NewTokenReceived",
     "StopSendingReceived",
     "StreamOpened",
     "StreamReadable",
@@ -109,6 +110,14 @@ class DatagramReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class NewTokenReceived:
+    """The server sent a token (NEW_TOKEN, RFC 9000 §19.7): pass it as ``token=`` to a later
+    connection to the same server to skip address validation (RFC 9000 §8.1.3)."""
+
+    token: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class TlsNotice:
     """A TLS event the transport does not consume, passed through (e.g. a session ticket)."""
 
@@ -124,5 +133,6 @@ ConnectionEvent: TypeAlias = (
     | StopSendingReceived
     | StreamsAvailable
     | DatagramReceived
+    | NewTokenReceived
     | TlsNotice
 )

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pyquic.core import version_negotiation
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import (
     ConnectionTerminated,
     DatagramReceived,
+    NewTokenReceived,
     StopSendingReceived,
     StreamOpened,
     StreamReadable,
@@ -95,6 +97,8 @@ def _crypto(
 ) -> None:
     data = conn.crypto_streams[level].on_crypto_frame(frame.offset, frame.data)
     if data and conn.tls is not None:
+        # RFC 9368 §2.3: a server may switch versions before TLS reads the ClientHello
+        data = version_negotiation.server_crypto_input(conn, level, data)
         conn.tls.receive(level, data)
 
 
@@ -103,7 +107,7 @@ def _new_token(
 ) -> None:
     if not conn.is_client:  # RFC 9000 §19.7: a server never receives NEW_TOKEN
         raise QuicError(_PV, "NEW_TOKEN from a client", frame_type=FrameType.NEW_TOKEN)
-    conn.token = frame.token
+    conn.emit(NewTokenReceived(frame.token))  # for a later connection (RFC 9000 §8.1.3)
 
 
 def _stream(

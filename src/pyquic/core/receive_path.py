@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyquic.core import frame_handlers
+from pyquic.core import ecn, frame_handlers, key_update, version_negotiation
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frame_parser import parse_frames
@@ -88,7 +88,10 @@ def _receive_packet(
     if not isinstance(header, LongHeader | ShortHeader):
         return False  # another version's packet: a server's endpoint answers those
     if isinstance(header, LongHeader):
-        if header.version != conn.version.number:
+        if header.version != conn.version.number and not (
+            header.packet_type is PacketType.INITIAL
+            and version_negotiation.client_switch(conn, header.version)  # RFC 9368 §4
+        ):
             return False
         packet_type = header.packet_type
         if not _accept_long_header(conn, header):
@@ -126,8 +129,9 @@ def _accept_long_header(conn: Connection, header: LongHeader) -> bool:
             return False
         conn.accept_initial(header.destination_cid, header.source_cid)
         return True
+    # RFC 9000 §17.2.5.2: after a Retry the client's Initials name the Retry's Source CID
     return conn.local_cids.is_local(header.destination_cid) or (
-        header.destination_cid == conn.original_destination_cid
+        header.destination_cid in (conn.original_destination_cid, conn.retry_source_cid)
     )
 
 
@@ -143,7 +147,7 @@ def _process_protected(
     space = SPACE_OF_LEVEL[level]
     tracker = conn.ack_trackers[space]
     if level is EncryptionLevel.APPLICATION:
-        keys = conn.keys.recv_keys_for_phase(_peek_key_phase(conn, packet, pn_offset))
+        keys = conn.keys.recv_keys_for_phase(_peek_key_phase(conn, packet, pn_offset), now_us)
     else:
         keys = conn.keys.recv_keys(level)
     if keys is None:
@@ -156,8 +160,8 @@ def _process_protected(
     plain_header, packet_number, payload = result
     if reserved_bits_set(plain_header[0]):  # RFC 9000 §17.2, §17.3.1 (after authentication)
         raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "reserved bits set")
-    if level is EncryptionLevel.APPLICATION and key_phase(plain_header[0]) != conn.keys.key_phase:
-        conn.keys.confirm_peer_update()  # RFC 9001 §6.2: the peer updated its keys
+    if level is EncryptionLevel.APPLICATION:  # the peer's key update (RFC 9001 §6.2-§6.5)
+        key_update.on_packet_opened(conn, key_phase(plain_header[0]), packet_number, now_us)
     if tracker.is_duplicate(packet_number):
         conn.stats.recv_duplicate_packets += 1
         return True
@@ -173,8 +177,10 @@ def _process_protected(
         )
     for frame in frames:
         frame_handlers.handle_frame(conn, frame, level, header, now_us)
-    tracker.on_packet_received(packet_number, ack_eliciting, now_us)
+    # RFC 9000 §13.4.1: count the datagram's ECN codepoint for our ACK_ECN frames
+    tracker.on_packet_received(packet_number, ack_eliciting, now_us, ecn=conn.recv_ecn)
     conn.stats.recv_total_packets += 1
+    ecn.count_received(conn.stats, conn.recv_ecn)
     conn.pump_tls()
     conn.return_flow_credit()
     # RFC 9000 §10.1: restarted once the packet was processed successfully, so the 3-PTO floor

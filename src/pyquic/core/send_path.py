@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pyquic.core import ecn, key_update
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frames import (
@@ -29,6 +30,7 @@ from pyquic.core.frames import (
     HandshakeDoneFrame,
     MaxDataFrame,
     NewConnectionIdFrame,
+    NewTokenFrame,
     PathResponseFrame,
     PingFrame,
     RetireConnectionIdFrame,
@@ -163,6 +165,7 @@ def _application_has_data(conn: Connection) -> bool:
     return bool(
         conn.handshake_done_pending
         or conn.path_responses
+        or conn.new_tokens_pending
         or conn.recv_window.max_data_due
         or conn.send_credit.blocked
         or conn.streams.has_control_frames
@@ -217,6 +220,8 @@ def _build_packet(
     pad_to: int,
 ) -> tuple[bytes, bool] | None:
     """One protected packet for ``level`` and whether it is ack-eliciting; None if empty."""
+    if level is EncryptionLevel.APPLICATION:
+        key_update.before_send(conn)  # RFC 9001 §6.6
     keys = conn.keys.send_keys(level)
     assert keys is not None and conn.peer_cids is not None
     space = SPACE_OF_LEVEL[level]
@@ -255,6 +260,8 @@ def _build_packet(
         pad_to=max(pad_to, 0),
     )
     _record_sent(conn, level, plan, filler, len(packet), now_us)
+    if level is EncryptionLevel.APPLICATION:
+        conn.keys.on_packet_sealed(plan.packet_number, len(packet))
     return packet, filler.ack_eliciting
 
 
@@ -295,6 +302,11 @@ def _fill_control(conn: Connection, filler: _PacketFiller, now_us: int) -> None:
     assert conn.peer_cids is not None
     if conn.handshake_done_pending and filler.add(HandshakeDoneFrame(), HandshakeDoneFrame()):
         conn.handshake_done_pending = False  # RFC 9001 §4.1.2
+    while conn.new_tokens_pending:  # RFC 9000 §8.1.3
+        token_frame = NewTokenFrame(conn.new_tokens_pending[0])
+        if not filler.add(token_frame, token_frame):
+            break
+        conn.new_tokens_pending.pop(0)
     while conn.path_responses:
         if not filler.add(PathResponseFrame(conn.path_responses[0]), None):
             return
@@ -382,8 +394,10 @@ def _record_sent(
         in_flight=filler.ack_eliciting or size > len(filler.payload) + 40,
         records=filler.records,
         largest_acked=filler.largest_acked,
+        ecn=conn.send_ecn,
     )
     conn.loss.on_packet_sent(sent)
+    conn.ecn.on_packet_sent(space, conn.send_ecn)
     conn.next_packet_number[space] += 1
     stream_bytes = sum(r.length for r in filler.records if isinstance(r, StreamChunk))
     conn.stats.record_packet_sent(
@@ -475,6 +489,9 @@ def on_ack_received(
     conn: Connection, space: PacketSpace, frame: AckFrame, ack_delay_us: int, now_us: int
 ) -> None:
     recovery_start_us = conn.cc.recovery_start_time_us
+    if space is PacketSpace.APPLICATION:
+        conn.keys.on_ack(frame.largest_acknowledged)  # RFC 9001 §6.1
+    prior_largest = conn.loss.largest_acked(space)
     outcome = conn.loss.on_ack_received(
         space,
         frame,
@@ -489,16 +506,21 @@ def on_ack_received(
         _on_records(conn, packet, acked=False)
     conn.stats.send_suspected_lost_packets += len(outcome.lost)
     conn.stats.send_spurious_lost_packets += outcome.spurious
-    _count_congestion_event(conn, recovery_start_us, outcome.persistent_congestion)
+    advances = prior_largest is None or frame.ranges[0][1] > prior_largest
+    ecn.on_ack_processed(conn.ecn, conn.stats, space, frame, outcome, advances_largest=advances)
+    _count_congestion_event(
+        conn, recovery_start_us, outcome.persistent_congestion, ecn=outcome.ecn_ce_increased
+    )
     _after_recovery_event(conn, now_us)
 
 
 def _count_congestion_event(
-    conn: Connection, recovery_start_us: int | None, persistent: bool
+    conn: Connection, recovery_start_us: int | None, persistent: bool, *, ecn: bool = False
 ) -> None:
-    """A new recovery period means the window was reduced (RFC 9002 §7.3.2)."""
+    """A new recovery period means the window was reduced (RFC 9002 §7.3.2); ``ecn``: an
+    increased ECN-CE count came with it (RFC 9002 §7.1)."""
     if conn.cc.recovery_start_time_us != recovery_start_us or persistent:
-        conn.stats.record_congestion_event(persistent=persistent)
+        conn.stats.record_congestion_event(ecn=ecn, persistent=persistent)
 
 
 def on_loss_timer(conn: Connection, now_us: int) -> None:
@@ -508,6 +530,7 @@ def on_loss_timer(conn: Connection, now_us: int) -> None:
     outcome = conn.loss.on_loss_timer(now_us, **_timer_inputs(conn))
     for packet in outcome.lost:
         _on_records(conn, packet, acked=False)
+    conn.ecn.on_packets_lost(outcome.lost)
     # time-threshold losses count like those an ACK reveals (MsQuic's SuspectedLostPackets)
     conn.stats.send_suspected_lost_packets += len(outcome.lost)
     _count_congestion_event(conn, recovery_start_us, outcome.persistent_congestion)
@@ -643,6 +666,11 @@ def _new_connection_id(
         conn.local_cids.on_frame_lost(record)
 
 
+def _new_token(conn: Connection, record: NewTokenFrame, acked: bool, space: PacketSpace) -> None:
+    if not acked:
+        conn.new_tokens_pending.append(record.token)  # RFC 9000 §13.3: NEW_TOKEN is resent
+
+
 def _retire_connection_id(
     conn: Connection, record: RetireConnectionIdFrame, acked: bool, space: PacketSpace
 ) -> None:
@@ -662,6 +690,7 @@ _RECORD_HANDLERS: dict[type, Callable[..., None]] = {
     DataBlockedFrame: _data_blocked,
     NewConnectionIdFrame: _new_connection_id,
     RetireConnectionIdFrame: _retire_connection_id,
+    NewTokenFrame: _new_token,
 }
 
 

@@ -109,3 +109,4 @@ class SentPacket:
     records: list[FrameRecord] = field(default_factory=list)
     largest_acked: int | None = None  # Largest Acknowledged of our ACK frame in it (§13.2.4)
     is_probe: bool = False
+    ecn: int = 0  # the IP ECN codepoint it was sent with (RFC 9000 §13.4.2)

@@ -129,7 +129,7 @@ class Binding:
         now = now_us()
         receive = self.endpoint.receive_datagram
         for datagram in datagrams:
-            receive(datagram.data, datagram.remote, now)
+            receive(datagram.data, datagram.remote, now, ecn=datagram.ecn)
         self.service()
 
     def _on_timer(self) -> None:
@@ -159,16 +159,18 @@ class Binding:
         for _ in range(MAX_SERVICE_ROUNDS):
             touched = self.endpoint.take_touched()
             self._deliver_events(touched)
-            datagrams = self.endpoint.datagrams_to_send(now_us())
-            if datagrams and self.datapath is not None:
-                # the endpoint's addresses are the datapath's socket addresses, passed through
-                self.datapath.send(cast("list[tuple[bytes, SocketAddress]]", datagrams))
+            batches = self.endpoint.datagram_batches(now_us())
+            if self.datapath is not None:
+                for batch, ecn in batches:
+                    # the endpoint's addresses are the datapath's socket addresses, passed
+                    # through; each batch with its ECN codepoint (RFC 9000 §13.4)
+                    self.datapath.send(cast("list[tuple[bytes, SocketAddress]]", batch), ecn=ecn)
             touched += self.endpoint.take_touched()
             self._deliver_events(touched)
             for connection in touched:
                 self._wheel.update(connection, self.endpoint.next_timer_us(connection))
             served += touched
-            if not datagrams:
+            if not batches:
                 break
         if served:
             self.observer.on_connections_served(self, list(dict.fromkeys(served)))

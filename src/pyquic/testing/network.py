@@ -19,6 +19,11 @@ Design choices:
   datagrams still waiting to be serialized; nothing is copied except to corrupt one byte.
 * Order at equal times: deliveries (in send order) before timers, timers in registration order.
 * A datagram whose destination is not registered is counted as unroutable and dropped.
+* ECN (RFC 3168, RFC 9000 §13.4): a datagram carries the IP ECN codepoint its endpoint's
+  ``ecn_codepoint`` attribute gave for the batch (0 when it has none); it is passed on as
+  ``receive_datagram(..., ecn=...)`` when not zero.  A link may bleach the field (``ecn_bleach``)
+  or act as an ECN-capable AQM that marks ECT datagrams CE once ``ecn_ce_threshold`` datagrams
+  wait in its queue (RFC 3168 §5), instead of letting the queue grow to the drop-tail limit.
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ class LinkConditions:
     corrupt_rate: float = 0.0
     mtu_bytes: int | None = None
     blackouts: tuple[tuple[int, int], ...] = ()
+    ecn_ce_threshold: int | None = None  # queue length from which ECT datagrams are marked CE
+    ecn_bleach: bool = False  # the link clears the ECN field to Not-ECT
 
     def __post_init__(self) -> None:
         if self.latency_us < 0 or self.reorder_delay_us < 0:
@@ -123,6 +130,8 @@ class LinkStats:
     duplicated: int = 0
     reordered: int = 0
     corrupted: int = 0
+    ce_marked: int = 0  # ECT datagrams marked CE by the queue
+    ecn_bleached: int = 0  # ECT or CE datagrams whose ECN field was cleared
 
     @property
     def dropped(self) -> int:
@@ -162,8 +171,9 @@ class _Link:
     waiting_starts_us: deque[int] = field(default_factory=deque)  # queued serialization starts
 
 
-# A heap entry: (arrival_us, sequence, link, datagram); the unique sequence breaks ties.
-_Delivery = tuple[int, int, _Link, bytes]
+# A heap entry: (arrival_us, sequence, link, datagram, ECN codepoint); the unique sequence
+# breaks ties.
+_Delivery = tuple[int, int, _Link, bytes, int]
 
 
 class SimulatedNetwork:
@@ -229,12 +239,12 @@ class SimulatedNetwork:
 
     # --- sending ----------------------------------------------------------------------------
 
-    def inject(self, source: Hashable, destination: Hashable, data: bytes) -> None:
+    def inject(self, source: Hashable, destination: Hashable, data: bytes, ecn: int = 0) -> None:
         """Send ``data`` now as if ``source`` (registered or not) had sent it; for tests that
         forge or replay datagrams."""
-        self._transmit(self._link(source, destination), bytes(data))
+        self._transmit(self._link(source, destination), bytes(data), ecn)
 
-    def _transmit(self, link: _Link, data: bytes) -> None:
+    def _transmit(self, link: _Link, data: bytes, ecn: int = 0) -> None:
         """Decide a datagram's fate on ``link`` and schedule its delivery (or not)."""
         stats, cond, now_us = link.stats, link.conditions, self._now_us
         size = len(data)
@@ -257,13 +267,17 @@ class SimulatedNetwork:
                 if len(waiting) >= cond.queue_packets:
                     stats.dropped_queue += 1
                     return
+                ecn = _mark_ce(link, ecn, len(waiting))
                 waiting.append(start_us)
             transmit_us = -(-size * 8 * _MICROSECONDS_PER_SECOND // cond.bandwidth_bps)
             link.busy_until_us = start_us + transmit_us
         arrival_us = start_us + transmit_us + cond.latency_us
-        self._shape(link, data, now_us, arrival_us)
+        if cond.ecn_bleach and ecn:
+            stats.ecn_bleached += 1
+            ecn = 0
+        self._shape(link, data, now_us, arrival_us, ecn)
 
-    def _shape(self, link: _Link, data: bytes, sent_us: int, arrival_us: int) -> None:
+    def _shape(self, link: _Link, data: bytes, sent_us: int, arrival_us: int, ecn: int) -> None:
         """Apply the random impairments (in a fixed order) and blackouts, then schedule."""
         stats, cond, rng = link.stats, link.conditions, self._rng
         if cond.loss_rate and rng.random() < cond.loss_rate:
@@ -287,7 +301,7 @@ class SimulatedNetwork:
                 return
         for _ in range(copies):
             self._sequence += 1
-            heapq.heappush(self._heap, (arrival_us, self._sequence, link, data))
+            heapq.heappush(self._heap, (arrival_us, self._sequence, link, data, ecn))
 
     def _collect(self, max_rounds: int) -> None:
         """Send what every endpoint has to send now; poll again those that sent something."""
@@ -306,10 +320,11 @@ class SimulatedNetwork:
                 batch = endpoint.datagrams_to_send(self._now_us)
                 if batch:
                     busy.append((address, endpoint))
+                    ecn = getattr(endpoint, "ecn_codepoint", 0)  # one codepoint per batch
                     for data, destination in batch:
                         if type(data) is not bytes:
                             data = bytes(data)
-                        self._transmit(self._link(address, destination), data)
+                        self._transmit(self._link(address, destination), data, ecn)
             pending = busy
 
     # --- the event loop ---------------------------------------------------------------------
@@ -329,11 +344,15 @@ class SimulatedNetwork:
         self._now_us = when_us
         self.events_processed += 1
         if owner is None:
-            _, _, link, data = heapq.heappop(self._heap)
+            _, _, link, data, ecn = heapq.heappop(self._heap)
             stats = link.stats
             stats.delivered_datagrams += 1
             stats.delivered_bytes += len(data)
-            self._endpoints[link.destination].receive_datagram(data, link.source, when_us)
+            endpoint = self._endpoints[link.destination]
+            if ecn:
+                endpoint.receive_datagram(data, link.source, when_us, ecn=ecn)  # type: ignore[call-arg]
+            else:
+                endpoint.receive_datagram(data, link.source, when_us)
         else:
             self._endpoints[owner].handle_timer(when_us)
 
@@ -395,3 +414,15 @@ class SimulatedNetwork:
             self._collect(max_events)
         self._now_us = end_us
         return self.events_processed - first_event
+
+
+_ECT1, _ECT0, _CE = 0b01, 0b10, 0b11  # RFC 3168 §5
+
+
+def _mark_ce(link: _Link, ecn: int, queued: int) -> int:
+    """RFC 3168 §5: an ECN-capable queue marks an ECT datagram CE instead of dropping it."""
+    threshold = link.conditions.ecn_ce_threshold
+    if threshold is None or ecn not in (_ECT0, _ECT1) or queued < threshold:
+        return ecn
+    link.stats.ce_marked += 1
+    return _CE
