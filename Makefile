@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/packet_protection.py
 	$(BIN)/python bench/udp_loopback.py
 	$(BIN)/python bench/tls_handshake.py
+	$(BIN)/python bench/perf_compare.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import pyquic
+import pyquic.h3
 from pyquic.tools import cli, client, http09
 from pyquic.tools.cli import main, parse_listen
 
@@ -29,7 +30,7 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("demo", "server", "client", "perf", "interop"):
         assert command in out
-    assert out.count("not available yet") == 2  # perf and interop
+    assert out.count("not available yet") == 1  # interop
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,7 +38,7 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: pyquic" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["perf", "interop"])
+@pytest.mark.parametrize("command", ["interop"])
 def test_unbuilt_command_fails_clearly(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command]) == 2
     err = capsys.readouterr().err
@@ -78,6 +79,7 @@ def test_python_dash_m() -> None:
 
 def test_alpn_default_matches_the_protocol() -> None:
     assert cli.ALPN == http09.ALPN
+    assert cli.H3_ALPN == pyquic.h3.ALPN
 
 
 # --- --listen ----------------------------------------------------------------------------------

@@ -118,9 +118,19 @@ def _assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+ALPNS = ["h3", "hq-interop"]  # the server offers both; the client uses h3 unless told
+
+
+def _alpn_args(alpn: str) -> list[str]:
+    return [] if alpn == "h3" else ["--alpn", alpn]
+
+
+@pytest.mark.parametrize("alpn", ALPNS)
 @pytest.mark.parametrize("name", ["1k.bin", "5m.bin"])
-def test_download_is_byte_identical(server: Server, tmp_path: Path, name: str) -> None:
-    result = _client(server, server.url(f"/{name}"), "--output", str(tmp_path / "out"))
+def test_download_is_byte_identical(server: Server, tmp_path: Path, name: str, alpn: str) -> None:
+    result = _client(
+        server, server.url(f"/{name}"), "--output", str(tmp_path / "out"), *_alpn_args(alpn)
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / name).read_bytes() == (server.www / name).read_bytes()
     size = (server.www / name).stat().st_size
@@ -141,20 +151,36 @@ def test_hundred_small_files_over_one_connection(server: Server, tmp_path: Path)
     assert summary is not None and summary.files == SMALL_FILES
 
 
-def test_missing_file_fails_clearly(server: Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("alpn", "message"),
+    [
+        ("h3", "/missing.bin: HTTP status 404"),
+        ("hq-interop", "/missing.bin: the server reset the stream: not found (0x404)"),
+    ],
+)
+def test_missing_file_fails_clearly(
+    server: Server, tmp_path: Path, alpn: str, message: str
+) -> None:
     urls = [server.url("/1k.bin"), server.url("/missing.bin")]
-    result = _client(server, *urls, "--output", str(tmp_path))
+    result = _client(server, *urls, "--output", str(tmp_path), *_alpn_args(alpn))
     _assert_clean_failure(result)
-    assert "/missing.bin: the server reset the stream: not found (0x404)" in result.stderr
+    assert message in result.stderr
     assert "1 of 2 downloads" in result.stderr
     assert not (tmp_path / "missing.bin").exists()  # no partial file left behind
     assert (tmp_path / "1k.bin").read_bytes() == (server.www / "1k.bin").read_bytes()
 
 
-def test_escaping_the_root_is_forbidden(server: Server, tmp_path: Path) -> None:
-    result = _client(server, server.url("/../secret.txt"), "--output", str(tmp_path))
+@pytest.mark.parametrize(
+    ("alpn", "message"), [("h3", "HTTP status 403"), ("hq-interop", "forbidden (0x403)")]
+)
+def test_escaping_the_root_is_forbidden(
+    server: Server, tmp_path: Path, alpn: str, message: str
+) -> None:
+    result = _client(
+        server, server.url("/../secret.txt"), "--output", str(tmp_path), *_alpn_args(alpn)
+    )
     _assert_clean_failure(result)
-    assert "forbidden (0x403)" in result.stderr
+    assert message in result.stderr
 
 
 def test_wrong_ca_is_a_certificate_error(server: Server, tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """The ``pyquic`` command: argument parsing and dispatch.
 
 One entry point with sub-commands, in the manner of MsQuic's tools: ``server`` serves files over
-HTTP/0.9 (ALPN ``hq-interop``), ``client`` downloads them, and ``demo`` runs the two in separate
-processes on loopback.  ``perf`` and ``interop`` are not built yet: they say so and exit with
-status 2, never pretending.
+HTTP/3 (ALPN ``h3``) and HTTP/0.9 (ALPN ``hq-interop``), ``client`` downloads them, and
+``demo`` runs the two in separate processes on loopback, and ``perf server``/``perf client``
+are secnetperf's performance tool.
+``interop`` is not built yet: it says so and exits with status 2, never pretending.
 
 Exit status: 0 on success, 1 when the work fails (a download, a bind, the demo), 2 for bad usage
 (an option that does not parse, a file that is missing), 130 when interrupted.  User input is
@@ -22,13 +23,13 @@ import pyquic
 
 # Sub-commands whose layers are not built yet.
 _PENDING: dict[str, str] = {
-    "perf": "the secnetperf-style performance tool",
     "interop": "the interop-runner endpoint",
 }
 DEFAULT_LISTEN = "[::]:4433"
-# http09.ALPN, spelled out: the sub-commands' modules (and the engine) are imported only when
-# one runs, so that --help and --version stay instant
+# http09.ALPN and pyquic.h3.ALPN, spelled out: the sub-commands' modules (and the engine) are
+# imported only when one runs, so that --help and --version stay instant
 ALPN = "hq-interop"
+H3_ALPN = "h3"
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -76,9 +77,10 @@ def existing_directory(text: str) -> Path:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alpn",
-        default=ALPN,
-        choices=[ALPN],
-        help=f"the application protocol (default: {ALPN})",
+        default=None,
+        choices=[H3_ALPN, ALPN],
+        help=f"the application protocol (default: the server offers {H3_ALPN} and {ALPN}, "
+        f"the client uses {H3_ALPN})",
     )
     parser.add_argument(
         "--keylog", metavar="FILE", help="append TLS secrets in NSS key log format (Wireshark)"
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_server(commands)
     _add_client(commands)
+    _add_perf(commands)
     for name, summary in _PENDING.items():
         pending = commands.add_parser(
             name, help=f"{summary} (not available yet)", description=summary
@@ -124,8 +127,9 @@ def _add_demo(commands: _Commands[argparse.ArgumentParser]) -> None:
 def _add_server(commands: _Commands[argparse.ArgumentParser]) -> None:
     server = commands.add_parser(
         "server",
-        help="serve files over QUIC (HTTP/0.9 on hq-interop)",
-        description="Serve the files under --www over HTTP/0.9 (ALPN hq-interop).",
+        help="serve files over QUIC (HTTP/3 on h3, HTTP/0.9 on hq-interop)",
+        description="Serve the files under --www over HTTP/3 (ALPN h3) and HTTP/0.9 "
+        "(ALPN hq-interop): the client's ALPN picks.",
     )
     server.add_argument(
         "--listen",
@@ -167,6 +171,39 @@ def _add_client(commands: _Commands[argparse.ArgumentParser]) -> None:
     client.set_defaults(handler=_run_client, parser=client)
 
 
+def _add_perf(commands: _Commands[argparse.ArgumentParser]) -> None:
+    from pyquic.tools import perf_protocol  # the standard library only: --help stays instant
+
+    perf = commands.add_parser(
+        "perf",
+        help="secnetperf-style performance server and client (ALPN perf)",
+        description="Measure QUIC performance as MsQuic's secnetperf does "
+        "(draft-banks-quic-performance).",
+    )
+    roles = perf.add_subparsers(dest="role", metavar="ROLE", required=True)
+    server = roles.add_parser("server", help="answer perf requests", description="Serve perf.")
+    server.add_argument(
+        "--listen",
+        type=parse_listen,
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"the address to listen on; port 0 picks one (default: {DEFAULT_LISTEN})",
+    )
+    server.add_argument(
+        "--cert",
+        type=existing_file,
+        help="PEM certificate chain (default: a throw-away self-signed one)",
+    )
+    server.add_argument("--key", type=existing_file, help="PEM private key")
+    perf_protocol.add_common_arguments(server)
+    server.set_defaults(handler=_run_perf_server, parser=server)
+    client = roles.add_parser(
+        "client", help="run a scenario", description="Run a scenario against a perf server."
+    )
+    perf_protocol.add_client_arguments(client)
+    client.set_defaults(handler=_run_perf_client, parser=client)
+
+
 # --- dispatch --------------------------------------------------------------------------------
 
 
@@ -180,7 +217,7 @@ def _run_server(args: argparse.Namespace) -> int:
         certificate=args.cert,
         private_key=args.key,
         root=args.www,
-        alpn=args.alpn,
+        alpns=(args.alpn,) if args.alpn else (H3_ALPN, ALPN),
         keylog=args.keylog,
         qlog_dir=args.qlog_dir,
     )
@@ -199,7 +236,7 @@ def _run_client(args: argparse.Namespace) -> int:
         output=Path(args.output),
         ca_file=args.ca_file,
         insecure=args.insecure,
-        alpn=args.alpn,
+        alpn=args.alpn or H3_ALPN,
         keylog=args.keylog,
         qlog_dir=args.qlog_dir,
     )
@@ -212,6 +249,20 @@ def _run_demo(args: argparse.Namespace) -> int:
     if not 0 < args.size <= 4096:
         args.parser.error(f"--size is 1 to 4096 MiB, got {args.size}")
     return demo.run(size=args.size << 20)
+
+
+def _run_perf_server(args: argparse.Namespace) -> int:
+    from pyquic.tools import perf
+
+    if (args.cert is None) != (args.key is None):
+        args.parser.error("--cert and --key go together")
+    return perf.run_server(args)
+
+
+def _run_perf_client(args: argparse.Namespace) -> int:
+    from pyquic.tools import perf
+
+    return perf.run_client(args)
 
 
 def _not_available(args: argparse.Namespace) -> int:

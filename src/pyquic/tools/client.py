@@ -1,4 +1,5 @@
-"""``pyquic client``: download ``https://host:port/path`` URLs over HTTP/0.9 (``hq-interop``).
+"""``pyquic client``: download ``https://host:port/path`` URLs over HTTP/3 (``h3``, the default)
+or HTTP/0.9 (``--alpn hq-interop``).
 
 All URLs share one connection (so they must name the same host and port) and are fetched
 concurrently, one bidirectional stream each; each file is saved in the output directory under
@@ -20,10 +21,10 @@ import posixpath
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 from urllib.parse import unquote, urlsplit
 
 from pyquic.aio import QuicConfiguration, QuicConnection, connect
@@ -65,7 +66,7 @@ class ClientOptions:
     output: Path
     ca_file: Path | None = None
     insecure: bool = False
-    alpn: str = http09.ALPN
+    alpn: str = "h3"
     keylog: str | None = None
     qlog_dir: str | None = None
 
@@ -224,9 +225,10 @@ async def _download_all(options: ClientOptions, configuration: QuicConfiguration
     progress = _Progress(len(target.requests), sys.stdout if sys.stdout.isatty() else None)
     drawing = asyncio.get_running_loop().create_task(progress.redraw_forever())
     try:
+        fetch = await _fetcher(connection, where)
         results = await asyncio.gather(
             *(
-                _download(connection, path, options.output / name, progress)
+                _download(fetch, path, options.output / name, progress)
                 for path, name in target.requests
             )
         )
@@ -245,13 +247,40 @@ async def _download_all(options: ClientOptions, configuration: QuicConfiguration
     return 0
 
 
-async def _download(
-    connection: QuicConnection, path: str, destination: Path, progress: _Progress
-) -> str | None:
+Fetch = Callable[[str, BinaryIO, Callable[[int], None]], Awaitable[object]]
+
+
+async def _fetcher(connection: QuicConnection, authority: str) -> Fetch:
+    """How to fetch a path on ``connection``: HTTP/3 when ``h3`` was agreed, else HTTP/0.9."""
+    if connection.alpn != b"h3":
+
+        async def fetch09(path: str, sink: BinaryIO, add: Callable[[int], None]) -> object:
+            return await http09.fetch(connection, path, sink, add)
+
+        return fetch09
+    from pyquic.h3 import H3Client, H3Connection  # needs pylsqpack: only when used
+
+    h3 = H3Connection(connection, is_client=True)
+    await h3.start()
+    client = H3Client(h3, authority)
+
+    async def fetch3(path: str, sink: BinaryIO, add: Callable[[int], None]) -> object:
+        response = await client.request("GET", path)
+        if response.status != 200:
+            raise ConnectionError(f"HTTP status {response.status}")
+        async for chunk in response.iter_body():
+            sink.write(chunk)
+            add(len(chunk))
+        return None
+
+    return fetch3
+
+
+async def _download(fetch: Fetch, path: str, destination: Path, progress: _Progress) -> str | None:
     """Fetch ``path`` into ``destination``; None on success, else what went wrong."""
     try:
         with destination.open("wb") as sink:
-            await http09.fetch(connection, path, sink, progress.add)
+            await fetch(path, sink, progress.add)
     except (ConnectionError, OSError) as exc:
         destination.unlink(missing_ok=True)
         return f"{path}: {exc}"

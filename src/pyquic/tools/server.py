@@ -1,7 +1,12 @@
-"""``pyquic server``: serve a directory over HTTP/0.9 (ALPN ``hq-interop``).
+"""``pyquic server``: serve a directory over HTTP/3 (ALPN ``h3``) and HTTP/0.9 (``hq-interop``).
 
-Each request stream is answered by :func:`pyquic.tools.http09.serve_request` in its own task,
-confined to the document root.  The server prints one line when it listens (with the real port,
+The server offers both ALPNs (or the one ``--alpn`` names) and dispatches each connection on the
+protocol its client chose: ``h3`` connections are served by :mod:`pyquic.h3` with its static-file
+ASGI application, ``hq-interop`` request streams by :func:`pyquic.tools.http09.serve_request`,
+each in its own task, confined to the document root.  On SIGINT/SIGTERM, HTTP/3 connections get
+GOAWAY and requests in progress finish (RFC 9114 §5.2) before the server closes.
+
+The server prints one line when it listens (with the real port,
 so ``--listen 127.0.0.1:0`` can be used by scripts and tests: ``listening on HOST:PORT``) and one
 line per refused request on standard error.  SIGINT and SIGTERM stop it cleanly: connections
 are closed with code 0 and the process exits with status 0.
@@ -10,12 +15,15 @@ are closed with code 0 and the process exits with status 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pyquic.aio import QuicConfiguration, QuicStreamReader, QuicStreamWriter, serve
+from pyquic.aio import QuicConfiguration, QuicConnection, QuicStreamReader, QuicStreamWriter, serve
 from pyquic.platform.event_loop import run as run_event_loop
 from pyquic.tools import http09
 
@@ -33,7 +41,7 @@ class ServerOptions:
     certificate: Path
     private_key: Path
     root: Path
-    alpn: str = http09.ALPN
+    alpns: tuple[str, ...] = ("h3", http09.ALPN)
     keylog: str | None = None
     qlog_dir: str | None = None
 
@@ -61,7 +69,7 @@ def run(options: ServerOptions) -> int:
     """Serve until SIGINT or SIGTERM; the exit status (2: bad certificate or key; 1: no bind)."""
     try:
         configuration = QuicConfiguration(
-            alpn_protocols=[options.alpn],
+            alpn_protocols=list(options.alpns),
             certificate_file=str(options.certificate),
             private_key_file=str(options.private_key),
             keylog_file=options.keylog,
@@ -79,14 +87,23 @@ def run(options: ServerOptions) -> int:
 
 
 async def _serve(options: ServerOptions, configuration: QuicConfiguration) -> int:
-    root = options.root.resolve()
+    from pyquic.h3 import H3Server, static_files  # needs pylsqpack: only when serving
 
-    async def handle(reader: QuicStreamReader, writer: QuicStreamWriter) -> None:
-        await _handle(root, reader, writer)
+    root = options.root.resolve()
+    h3_server = H3Server(static_files(root))
+
+    async def handle(connection: QuicConnection) -> None:
+        if connection.alpn == b"h3":
+            await h3_server.handle_connection(connection)
+            return
+        with contextlib.suppress(ConnectionError):
+            while True:
+                reader, writer = await connection.accept_stream()
+                _spawn(_handle(root, reader, writer))
 
     try:
         server = await serve(
-            options.host, options.port, configuration=configuration, stream_handler=handle
+            options.host, options.port, configuration=configuration, connection_handler=handle
         )
     except OSError as exc:
         _log(f"error: cannot listen on {format_address(options.host, options.port)}: {exc}")
@@ -99,7 +116,7 @@ async def _serve(options: ServerOptions, configuration: QuicConfiguration) -> in
     assert isinstance(host, str) and isinstance(port, int)
     print(
         f"pyquic server: {LISTENING} {format_address(host, port)} "
-        f"(ALPN {options.alpn}), serving {root}",
+        f"(ALPN {', '.join(options.alpns)}), serving {root}",
         flush=True,
     )
     try:
@@ -107,10 +124,20 @@ async def _serve(options: ServerOptions, configuration: QuicConfiguration) -> in
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        await h3_server.shutdown()
         server.close()
         await server.wait_closed()
     _log("stopped")
     return 0
+
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 async def _handle(root: Path, reader: QuicStreamReader, writer: QuicStreamWriter) -> None:
