@@ -16,7 +16,7 @@ import socket
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pyquic.aio.config import QlogFile, QuicConfiguration
 from pyquic.aio.streams import QuicStreamReader, QuicStreamWriter, StreamClosedError
@@ -34,8 +34,11 @@ from pyquic.core.events import (
     TlsNotice,
 )
 from pyquic.core.streams import StreamLimitError
+from pyquic.core.transport_params import TransportParameters, parse_transport_parameters
+from pyquic.core.version import SUPPORTED_VERSIONS
 from pyquic.platform.binding import Binding
 from pyquic.platform.crypto import CryptoProvider
+from pyquic.platform.crypto.tokens import AesGcmTokenSealer
 from pyquic.platform.execution import Worker, now_us
 from pyquic.platform.tls import ClientSession, ServerSession, TlsConfig
 from pyquic.platform.tls.events import SessionTicketReceived
@@ -67,7 +70,8 @@ class QuicConnection:
         self._writers: dict[int, QuicStreamWriter] = {}
         self._incoming: deque[tuple[QuicStreamReader, QuicStreamWriter]] = deque()
         self._incoming_waiter: asyncio.Future[None] | None = None
-        self._streams_waiter: asyncio.Future[None] | None = None
+        # every opener waiting for stream credit (RFC 9000 §4.6); all wake on MAX_STREAMS
+        self._streams_waiters: list[asyncio.Future[None]] = []
         self.terminated: ConnectionTerminated | None = None
         self.session_tickets: list[SessionTicket] = []
         self.on_stream: StreamHandler | None = None  # server side: a task per peer stream
@@ -106,9 +110,10 @@ class QuicConnection:
                 stream_id = self._core.open_stream(bidirectional=bidirectional)
                 break
             except StreamLimitError:
-                self._streams_waiter = asyncio.get_running_loop().create_future()
+                waiter = asyncio.get_running_loop().create_future()
+                self._streams_waiters.append(waiter)
                 self._binding.touch(self._core)  # send STREAMS_BLOCKED
-                await self._streams_waiter
+                await waiter
         return self._stream_pair(stream_id, local=True)
 
     async def accept_stream(self) -> tuple[QuicStreamReader, QuicStreamWriter]:
@@ -118,6 +123,13 @@ class QuicConnection:
             self._incoming_waiter = asyncio.get_running_loop().create_future()
             await self._incoming_waiter
         return self._incoming.popleft()
+
+    def initiate_key_update(self) -> bool:
+        """Update the 1-RTT keys now (RFC 9001 §6.1); False when not possible yet."""
+        started = self._core.initiate_key_update()
+        if started:
+            self._binding.touch(self._core)
+        return started
 
     def close(self, error_code: int = 0, reason: str = "") -> None:
         """Close with an application error code (RFC 9000 §10.2)."""
@@ -187,11 +199,16 @@ class QuicConnection:
                     )
                 )
         elif isinstance(event, StreamsAvailable):
-            _resolve(self._streams_waiter)
+            self._wake_stream_openers()
         elif isinstance(event, ConnectionTerminated):
             self._on_terminated(event)
         elif isinstance(event, TlsNotice) and isinstance(event.event, SessionTicketReceived):
             self.session_tickets.append(event.event.ticket)
+
+    def _wake_stream_openers(self) -> None:
+        waiters, self._streams_waiters = self._streams_waiters, []
+        for waiter in waiters:
+            _resolve(waiter)
 
     def _reader_for(self, stream_id: int) -> QuicStreamReader:
         reader = self._readers.get(stream_id)
@@ -227,7 +244,7 @@ class QuicConnection:
         for writer in self._writers.values():
             writer._set_error(error)
         _resolve(self._incoming_waiter)
-        _resolve(self._streams_waiter)
+        self._wake_stream_openers()
 
     def _on_closed(self) -> None:
         if self.terminated is None:
@@ -341,7 +358,13 @@ async def connect(
     engine.binding = binding
     tls = configuration.client_tls(host)
     qlog = configuration.qlog_sink("client")
-    core = binding.endpoint.connect(remote, _tls_factory(tls), _now(), qlog=qlog)
+    core = binding.endpoint.connect(
+        remote,
+        _tls_factory(tls),
+        _now(),
+        qlog=qlog,
+        remembered_parameters=_remembered_parameters(configuration),
+    )
     connection = QuicConnection(binding, core)
     if qlog is not None:
         qlog.open(core.original_destination_cid)
@@ -352,6 +375,14 @@ async def connect(
     if wait_connected:
         await connection.wait_connected()
     return connection
+
+
+def _remembered_parameters(configuration: QuicConfiguration) -> TransportParameters | None:
+    """The server's parameters stored with the ticket, for 0-RTT (RFC 9000 §7.4.1)."""
+    ticket = configuration.session_ticket
+    if ticket is None or not configuration.enable_early_data or not ticket.transport_parameters:
+        return None
+    return parse_transport_parameters(ticket.transport_parameters, from_server=True)
 
 
 async def _close_binding_when_done(connection: QuicConnection, binding: Binding) -> None:
@@ -402,9 +433,15 @@ async def serve(
     stream_handler: StreamHandler | None = None,
     connection_handler: ConnectionHandler | None = None,
     reuse_port: bool = False,
+    retry: Literal["never", "always", "auto"] = "never",
+    versions: tuple[int, ...] | None = None,
 ) -> QuicServer:
     """Listen on ``host:port``; each peer stream runs ``stream_handler(reader, writer)`` as a
-    task, or ``connection_handler(connection)`` runs per connection to accept streams itself."""
+    task, or ``connection_handler(connection)`` runs per connection to accept streams itself.
+
+    ``retry`` is the server's address validation (:class:`ServerConfig`; a fresh AES-GCM token
+    key is generated when it is not "never"); ``versions`` the QUIC versions accepted, in
+    preference order (None: all supported)."""
     if (stream_handler is None) == (connection_handler is None):
         raise ValueError("give exactly one of stream_handler and connection_handler")
     if host:  # the datapath binds numeric addresses
@@ -417,6 +454,11 @@ async def serve(
         tls_factory=_tls_factory(tls),
         settings=configuration.settings,
         qlog_factory=engine.qlog_factory if configuration.qlog_dir is not None else None,
+        retry=retry,
+        token_sealer=(
+            AesGcmTokenSealer(AesGcmTokenSealer.generate_key()) if retry != "never" else None
+        ),
+        versions=versions if versions is not None else tuple(SUPPORTED_VERSIONS),
     )
     binding = Binding.open(
         Worker.adopt(loop),
