@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit peers demo bench clean
+.PHONY: test lint typecheck unit peers demo bench interop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ unit: $(STAMP)
 # A real QUIC server and client on loopback.
 demo: $(STAMP)
 	$(BIN)/pyquic demo
+
+# The interop runner's test cases, pyquic against pyquic on loopback (no containers, no
+# impairments yet): a matrix in interop-results/ (matrix.md, results.json). Never part of `make test`.
+interop: $(STAMP)
+	$(BIN)/python -m pyquic.tools.interop_runner --output interop-results
 
 # Benchmarks: never part of `make test`.
 bench: $(STAMP)

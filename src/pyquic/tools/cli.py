@@ -4,7 +4,8 @@ One entry point with sub-commands, in the manner of MsQuic's tools: ``server`` s
 HTTP/3 (ALPN ``h3``) and HTTP/0.9 (ALPN ``hq-interop``), ``client`` downloads them, and
 ``demo`` runs the two in separate processes on loopback, and ``perf server``/``perf client``
 are secnetperf's performance tool.
-``interop`` is not built yet: it says so and exits with status 2, never pretending.
+``interop`` is the QUIC interop runner's endpoint (ROLE, TESTCASE, REQUESTS from the
+environment; exit status 127 for an unsupported test case).
 
 Exit status: 0 on success, 1 when the work fails (a download, a bind, the demo), 2 for bad usage
 (an option that does not parse, a file that is missing), 130 when interrupted.  User input is
@@ -22,9 +23,7 @@ from pathlib import Path
 import pyquic
 
 # Sub-commands whose layers are not built yet.
-_PENDING: dict[str, str] = {
-    "interop": "the interop-runner endpoint",
-}
+_PENDING: dict[str, str] = {}
 DEFAULT_LISTEN = "[::]:4433"
 # http09.ALPN and pyquic.h3.ALPN, spelled out: the sub-commands' modules (and the engine) are
 # imported only when one runs, so that --help and --version stay instant
@@ -101,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server(commands)
     _add_client(commands)
     _add_perf(commands)
+    _add_interop(commands)
     for name, summary in _PENDING.items():
         pending = commands.add_parser(
             name, help=f"{summary} (not available yet)", description=summary
@@ -204,6 +204,26 @@ def _add_perf(commands: _Commands[argparse.ArgumentParser]) -> None:
     client.set_defaults(handler=_run_perf_client, parser=client)
 
 
+def _add_interop(commands: _Commands[argparse.ArgumentParser]) -> None:
+    interop = commands.add_parser(
+        "interop",
+        help="the QUIC interop runner's endpoint (ROLE, TESTCASE, REQUESTS from the environment)",
+        description="Act as the interop runner's client or server for one test case; "
+        "exit status 127 when the test case is not supported.",
+    )
+    interop.add_argument("--role", default=None, help="client or server (env ROLE)")
+    interop.add_argument("--testcase", default=None, help="the test case (env TESTCASE)")
+    interop.add_argument("--requests", default=None, help="space-separated URLs (env REQUESTS)")
+    interop.add_argument("--www", default=None, help="document root (env WWW; /www)")
+    interop.add_argument("--downloads", default=None, help="(env DOWNLOADS; /downloads)")
+    interop.add_argument("--certs", default=None, help="cert.pem, priv.key (env CERTS; /certs)")
+    interop.add_argument("--port", type=int, default=None, help="server port (env PORT; 443)")
+    interop.add_argument("--host", default=None, help="server listen address (env HOST; ::)")
+    interop.add_argument("--keylog", default=None, help="key log (env SSLKEYLOGFILE)")
+    interop.add_argument("--qlog-dir", default=None, help="qlog directory (env QLOGDIR)")
+    interop.set_defaults(handler=_run_interop, parser=interop)
+
+
 # --- dispatch --------------------------------------------------------------------------------
 
 
@@ -263,6 +283,12 @@ def _run_perf_client(args: argparse.Namespace) -> int:
     from pyquic.tools import perf
 
     return perf.run_client(args)
+
+
+def _run_interop(args: argparse.Namespace) -> int:
+    from pyquic.tools import interop
+
+    return interop.run(interop.with_environment(args))
 
 
 def _not_available(args: argparse.Namespace) -> int:
