@@ -213,6 +213,14 @@ class LocalConnectionIds:
         if entry is not None and entry.state is _SendState.IN_FLIGHT:
             entry.state = _SendState.PENDING
 
+    def reserve_preferred(self) -> tuple[bytes, bytes]:
+        """Draw the next ID (sequence 1) for the server's preferred_address transport parameter
+        (RFC 9000 §5.1.1, §9.6): it is issued there, not by NEW_CONNECTION_ID.  Returns the ID
+        and its stateless reset token."""
+        cid = self._draw_cid()
+        self._add(cid, _SendState.ACKED)
+        return cid, self.reset_token(cid)
+
     def rotate(self) -> bool:
         """Ask the peer to retire every ID issued so far (RFC 9000 §5.1.2).
 

@@ -20,7 +20,14 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from enum import Enum
 
-from pyquic.core import key_update, receive_path, send_path, version_negotiation
+from pyquic.core import (
+    key_update,
+    paths,
+    receive_path,
+    send_path,
+    version_negotiation,
+    zero_rtt,
+)
 from pyquic.core.ack_tracker import DUPLICATE_DETECTION_RANGES, AckTracker
 from pyquic.core.cid_manager import LocalConnectionIds, PeerConnectionIds
 from pyquic.core.congestion import create_controller
@@ -102,6 +109,7 @@ class Connection:
         qlog: QlogSink | None = None,
         token: bytes = b"",
         versions: tuple[int, ...] | None = None,
+        remembered_parameters: TransportParameters | None = None,
     ) -> None:
         info = version_info(version)
         if info is None:
@@ -121,24 +129,12 @@ class Connection:
         self.tls: TlsSessionLike | None = None
         self.state = ConnectionState.HANDSHAKE
         self.handshake_confirmed = False
-        self.stats = ConnectionStatistics(timing_start_us=now_us)
-        self.qlog = (
-            QlogTrace(qlog, now_us=now_us, vantage_point="client" if is_client else "server")
-            if qlog is not None
-            else None
-        )
-        self.now_us = now_us  # the time of the latest input, for events raised without one
-        self.qlog_congestion_state: str | None = None  # last state reported to qlog
-        self._events: deque[ConnectionEvent] = deque()
+        self._init_observability(qlog, now_us)
         self.keys = KeyRing(crypto)
-        self.local_cids = LocalConnectionIds(
-            rng=rng, cid_length=settings.local_cid_length, stateless_reset_key=stateless_reset_key
-        )
-        self.peer_cids: PeerConnectionIds | None = None
-        self.original_destination_cid = b""
-        self.retry_source_cid: bytes | None = None
-        self.peer_initial_source_cid: bytes | None = None
+        self._init_connection_ids(stateless_reset_key)
         self.token = token  # client: sent in Initials (RFC 9000 §8.1.3, §17.2.2)
+        # client: the server's parameters remembered with the ticket, for 0-RTT (RFC 9000 §7.4.1)
+        self.remembered_parameters = remembered_parameters
         self._init_recovery(settings)
         self._init_streams(settings)
         self.crypto_streams = {
@@ -153,6 +149,28 @@ class Connection:
             self._start_client(now_us)
 
     # --- construction helpers ---------------------------------------------------------------
+
+    def _init_observability(self, qlog: QlogSink | None, now_us: int) -> None:
+        self.stats = ConnectionStatistics(timing_start_us=now_us)
+        self.qlog = (
+            QlogTrace(qlog, now_us=now_us, vantage_point="client" if self.is_client else "server")
+            if qlog is not None
+            else None
+        )
+        self.now_us = now_us  # the time of the latest input, for events raised without one
+        self.qlog_congestion_state: str | None = None  # last state reported to qlog
+        self._events: deque[ConnectionEvent] = deque()
+
+    def _init_connection_ids(self, stateless_reset_key: bytes) -> None:
+        self.local_cids = LocalConnectionIds(
+            rng=self.rng,
+            cid_length=self.settings.local_cid_length,
+            stateless_reset_key=stateless_reset_key,
+        )
+        self.peer_cids: PeerConnectionIds | None = None
+        self.original_destination_cid = b""
+        self.retry_source_cid: bytes | None = None
+        self.peer_initial_source_cid: bytes | None = None
 
     def _init_sending(self, now_us: int) -> None:
         # anti-amplification (RFC 9000 §8.1): the client's Handshake packet validates it
@@ -171,6 +189,7 @@ class Connection:
         self.probes_pending = {space: 0 for space in PacketSpace}
         self.pacing_deadline_us: int | None = None
         self.path_responses: list[bytes] = []  # PATH_CHALLENGE data to echo (RFC 9000 §8.2.2)
+        self.paths = paths.PathSet(self.peer_address)  # RFC 9000 §8.2, §9
         # RFC 9002 §6.2.2.1: the client knows the server validated its address
         self.loss_peer_validated = False
         self.buffered_packets: list[BufferedPacket] = []
@@ -234,15 +253,14 @@ class Connection:
             active_connection_id_limit=self.settings.active_connection_id_limit,
         )
         self._install_initial_keys(destination_cid)
-        self._start_tls(
-            self.settings.transport_parameters(
-                initial_source_connection_id=self.local_cids.initial,
-                original_destination_connection_id=self.original_destination_cid,
-                retry_source_connection_id=self.retry_source_cid,
-                stateless_reset_token=self.local_cids.initial_reset_token,
-                is_server=True,
-            )
+        parameters = self.settings.transport_parameters(
+            initial_source_connection_id=self.local_cids.initial,
+            original_destination_connection_id=self.original_destination_cid,
+            retry_source_connection_id=self.retry_source_cid,
+            stateless_reset_token=self.local_cids.initial_reset_token,
+            is_server=True,
         )
+        self._start_tls(paths.with_preferred_address(self, parameters))  # RFC 9000 §9.6
 
     def validate_address_by_token(
         self, original_dcid: bytes | None = None, retry_source_cid: bytes | None = None
@@ -305,12 +323,14 @@ class Connection:
             self.keys.install(event.level, send=keys, recv=None)
         else:
             self.keys.install(event.level, send=None, recv=keys)
+        zero_rtt.on_traffic_secret(self, event)  # RFC 9001 §4.6.1
 
     def _on_handshake_completed(self, event: TlsHandshakeCompleted) -> None:
         self.state = ConnectionState.ESTABLISHED
         self._events.append(
             HandshakeCompleted(event.alpn, event.session_resumed, event.early_data_accepted)
         )
+        zero_rtt.on_handshake_completed(self, event.early_data_accepted)  # RFC 9001 §4.9.3
         self.idle_deadline_us = None  # re-armed with the negotiated timeout on the next packet
         if not self.is_client:
             # RFC 9001 §4.1.2: the server's handshake is confirmed when it completes
@@ -323,6 +343,7 @@ class Connection:
             return
         self.handshake_confirmed = True
         self.discard_level(EncryptionLevel.HANDSHAKE)
+        paths.use_preferred_address(self, self.now_us)  # client (RFC 9000 §9.6.1)
 
     def discard_level(self, level: EncryptionLevel) -> None:
         """Discard keys and recovery state of a level (RFC 9001 §4.9, RFC 9002 §6.4)."""
@@ -374,6 +395,7 @@ class Connection:
             return
         self.bytes_received += len(data)
         self.stats.recv_total_bytes += len(data)
+        self.paths.on_datagram(address, len(data))
         self.now_us = now_us
         self.recv_ecn = ecn & 0b11
         self._guard(lambda: receive_path.receive_datagram(self, data, address, now_us), now_us)
@@ -393,6 +415,7 @@ class Connection:
         if self.idle_deadline_us is not None and now_us >= self.idle_deadline_us:
             self._on_idle_timeout()
             return
+        self._guard(lambda: paths.on_timer(self, now_us), now_us)
         self._guard(lambda: send_path.on_loss_timer(self, now_us), now_us)
 
     def _on_idle_timeout(self) -> None:
@@ -442,7 +465,11 @@ class Connection:
             return None
         if self.state in (ConnectionState.CLOSING, ConnectionState.DRAINING):
             return self.close_deadline_us
-        candidates = [self.idle_deadline_us, send_path.next_send_timer_us(self)]
+        candidates = [
+            self.idle_deadline_us,
+            send_path.next_send_timer_us(self),
+            paths.next_timer_us(self),
+        ]
         return min((t for t in candidates if t is not None), default=None)
 
     def poll_event(self) -> ConnectionEvent | None:
@@ -588,6 +615,14 @@ class Connection:
         """Update the 1-RTT keys now (RFC 9001 §6.1); False (nothing done) before the handshake
         is confirmed or while the previous update is unacknowledged or its old keys still kept."""
         return key_update.initiate(self)
+
+    def migrate(self, now_us: int) -> None:
+        """Client: our datagrams now leave from a new local address (RFC 9000 §9.2): switch to an
+        unused peer CID (§9.5) and validate the new path.  Raises
+        :class:`pyquic.core.paths.MigrationError` when the peer disabled active migration, no unused
+        CID is left, or the handshake is not confirmed."""
+        self._require_open()
+        paths.migrate(self, now_us)
 
     def handshake_complete_locally(self) -> bool:
         """1-RTT data may flow: the TLS handshake completed here (0.5-RTT for a server)."""

@@ -68,6 +68,7 @@ from pyquic.core.retry import (
 )
 from pyquic.core.settings import Settings
 from pyquic.core.tls_interface import PacketProtectionFactory, TlsSessionLike
+from pyquic.core.transport_params import TransportParameters
 from pyquic.core.version import QUIC_V1, SUPPORTED_VERSIONS, PacketType, version_info
 
 __all__ = [
@@ -349,11 +350,13 @@ class Endpoint:
         qlog: QlogSink | None = None,
         version: int = QUIC_V1,
         token: bytes = b"",
+        remembered_parameters: TransportParameters | None = None,
     ) -> Connection:
         """Open a client connection to ``peer_address``; its first flight goes out with the next
         :meth:`datagrams_to_send`.  ``settings`` (default: the endpoint's) must keep the
         endpoint's ``local_cid_length``.  ``token`` is one from an earlier connection's
-        ``NewTokenReceived`` event (RFC 9000 §8.1.3)."""
+        ``NewTokenReceived`` event (RFC 9000 §8.1.3); ``remembered_parameters`` the server's
+        parameters stored with the session ticket, for 0-RTT (RFC 9000 §7.4.1)."""
         settings = settings if settings is not None else self.settings
         self._check_cid_length(settings)
         conn = Connection(
@@ -368,6 +371,7 @@ class Endpoint:
             version=version,
             qlog=qlog,
             token=token,
+            remembered_parameters=remembered_parameters,
         )
         self._register(conn)
         return conn
@@ -490,6 +494,7 @@ class Endpoint:
                 stateless_reset_key=self._reset_key,
                 version=header.version,
                 qlog=qlog,
+                versions=server.versions,  # the server's preference (RFC 9368 §4)
             )
             if valid is not None:
                 conn.validate_address_by_token(odcid, valid.retry_source_cid or None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pyquic.core import version_negotiation
+from pyquic.core import paths, version_negotiation
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import (
     ConnectionTerminated,
@@ -197,13 +197,14 @@ def _retire_connection_id(
 def _path_challenge(
     conn: Connection, frame: PathChallengeFrame, level: EncryptionLevel, header: Header, now: int
 ) -> None:
-    conn.path_responses.append(frame.data)  # RFC 9000 §8.2.2: echo the data
+    paths.on_path_challenge(conn, frame.data)  # RFC 9000 §8.2.2: echo on the same path
 
 
 def _path_response(
     conn: Connection, frame: PathResponseFrame, level: EncryptionLevel, header: Header, now: int
 ) -> None:
     """RFC 9000 §8.2.3: a response to no challenge of ours is ignored."""
+    paths.on_path_response(conn, frame.data)
 
 
 def _connection_close(

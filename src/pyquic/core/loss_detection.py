@@ -159,7 +159,12 @@ class LossDetection:
     @property
     def ack_eliciting_in_flight(self) -> int:
         """Ack-eliciting packets in flight across all spaces."""
-        return sum(state.ack_eliciting_in_flight for state in self._spaces)
+        initial, handshake, application = self._spaces
+        return (
+            initial.ack_eliciting_in_flight
+            + handshake.ack_eliciting_in_flight
+            + application.ack_eliciting_in_flight
+        )
 
     @property
     def first_rtt_sample_us(self) -> int | None:

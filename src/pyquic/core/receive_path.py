@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyquic.core import ecn, frame_handlers, key_update, version_negotiation
+from pyquic.core import ecn, frame_handlers, key_update, paths, version_negotiation
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frame_parser import parse_frames
@@ -167,6 +167,9 @@ def _process_protected(
         return True
     frames = parse_frames(payload, packet_type)
     _on_authenticated(conn, level, header, now_us)
+    if level is EncryptionLevel.APPLICATION:  # RFC 9000 §9.3: a new peer address?
+        largest = tracker.largest_received
+        paths.on_packet(conn, frames, packet_number, largest, header.destination_cid, now_us)
     ack_eliciting = is_ack_eliciting(frame.wire_type for frame in frames)
     if conn.qlog is not None:
         conn.qlog.packet_received(

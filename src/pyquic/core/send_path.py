@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pyquic.core import ecn, key_update
+from pyquic.core import ecn, key_update, paths, zero_rtt
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frames import (
@@ -31,7 +31,6 @@ from pyquic.core.frames import (
     MaxDataFrame,
     NewConnectionIdFrame,
     NewTokenFrame,
-    PathResponseFrame,
     PingFrame,
     RetireConnectionIdFrame,
     StreamFrame,
@@ -58,7 +57,8 @@ if TYPE_CHECKING:
     from pyquic.core.connection import Address, Connection
 
 MAX_DATAGRAMS_PER_CALL = 64
-_LEVELS = (EncryptionLevel.INITIAL, EncryptionLevel.HANDSHAKE, EncryptionLevel.APPLICATION)
+# RFC 9000 §12.2: coalesced in order of increasing encryption level, 0-RTT after Initial
+_LEVELS = tuple(EncryptionLevel)  # Initial, 0-RTT, Handshake, 1-RTT
 _LEVEL_OF_SPACE = {
     PacketSpace.INITIAL: EncryptionLevel.INITIAL,
     PacketSpace.HANDSHAKE: EncryptionLevel.HANDSHAKE,
@@ -82,14 +82,15 @@ def datagrams_to_send(conn: Connection, now_us: int) -> list[tuple[bytes, Addres
         datagram = _build_datagram(conn, now_us)
         if datagram is None:
             break
+        paths.on_sent(conn, len(datagram))
         out.append((datagram, conn.peer_address))
-    return out
+    return out + paths.other_path_datagrams(conn, now_us)  # RFC 9000 §8.2, §9.3.3
 
 
 def _amplification_allowance(conn: Connection) -> int | None:
     """Bytes we may still send before the peer's address is validated (RFC 9000 §8.1)."""
     if conn.address_validated:
-        return None
+        return paths.amplification_allowance(conn)  # a new path (RFC 9000 §9.3)
     return max(3 * conn.bytes_received - conn.bytes_sent, 0)
 
 
@@ -105,7 +106,7 @@ def _build_datagram(conn: Connection, now_us: int) -> bytes | None:
         if wait > 0:
             conn.pacing_deadline_us = now_us + wait
             may_send_data = False
-    levels = [level for level in _LEVELS if _wants_to_send(conn, level, now_us, may_send_data)]
+    levels = _levels_to_send(conn, now_us, may_send_data)
     if not levels:
         return None
     datagram = bytearray()
@@ -144,11 +145,32 @@ def _after_datagram(conn: Connection) -> None:
         conn.discard_level(EncryptionLevel.INITIAL)
 
 
+_ONLY_APPLICATION = (EncryptionLevel.APPLICATION,)
+_EARLY_LEVELS = tuple(level for level in _LEVELS if level is not EncryptionLevel.APPLICATION)
+
+
+def _levels_to_send(
+    conn: Connection, now_us: int, may_send_data: bool
+) -> tuple[EncryptionLevel, ...]:
+    """The levels with something to send now; a fast path once only 1-RTT keys are left."""
+    keys = conn.keys
+    for early in _EARLY_LEVELS:
+        if keys.can_send(early):
+            return tuple(
+                level for level in _LEVELS if _wants_to_send(conn, level, now_us, may_send_data)
+            )
+    if _wants_to_send(conn, EncryptionLevel.APPLICATION, now_us, may_send_data):
+        return _ONLY_APPLICATION
+    return ()
+
+
 def _wants_to_send(
     conn: Connection, level: EncryptionLevel, now_us: int, may_send_data: bool
 ) -> bool:
     if not conn.keys.can_send(level):
         return False
+    if level is EncryptionLevel.EARLY_DATA:  # 0-RTT: stream data, never ACKs (RFC 9000 §12.4)
+        return zero_rtt.wants_to_send(conn, may_send_data)
     space = SPACE_OF_LEVEL[level]
     deadline = conn.ack_trackers[space].ack_deadline_us()
     if deadline is not None and deadline <= now_us:
@@ -162,16 +184,17 @@ def _wants_to_send(
 
 def _application_has_data(conn: Connection) -> bool:
     assert conn.peer_cids is not None
+    # cheap flags first, then the usual answer in a bulk transfer, then the rarer checks
     return bool(
         conn.handshake_done_pending
-        or conn.path_responses
+        or paths.wants_to_send(conn)
         or conn.new_tokens_pending
         or conn.recv_window.max_data_due
         or conn.send_credit.blocked
+        or conn.streams.has_sendable(conn.send_credit.credit)
         or conn.streams.has_control_frames
         or conn.local_cids.wants_to_issue(_peer_cid_limit(conn))
         or conn.peer_cids.wants_to_send()
-        or conn.streams.has_sendable(conn.send_credit.credit)
     )
 
 
@@ -182,7 +205,15 @@ def _peer_cid_limit(conn: Connection) -> int:
 class _PacketFiller:
     """Frames and their records for one packet, within its payload budget."""
 
-    __slots__ = ("ack_eliciting", "budget", "frames", "largest_acked", "payload", "records")
+    __slots__ = (
+        "ack_eliciting",
+        "budget",
+        "frames",
+        "largest_acked",
+        "payload",
+        "records",
+        "stream_bytes",
+    )
 
     def __init__(self, budget: int, *, keep_frames: bool = False) -> None:
         self.payload = bytearray()
@@ -192,6 +223,7 @@ class _PacketFiller:
         self.budget = budget
         self.ack_eliciting = False
         self.largest_acked: int | None = None
+        self.stream_bytes = 0  # STREAM frame data bytes, for the statistics
 
     @property
     def room(self) -> int:
@@ -239,7 +271,8 @@ def _build_packet(
     if plan is None:
         return None
     filler = _PacketFiller(plan.max_payload, keep_frames=conn.qlog is not None)
-    _add_ack(conn, space, filler, now_us)
+    if level is not EncryptionLevel.EARLY_DATA:  # no ACK in 0-RTT (RFC 9000 §12.4)
+        _add_ack(conn, space, filler, now_us)
     if may_send_data:
         _fill(conn, level, filler, now_us)
         if not filler.ack_eliciting and conn.probes_pending[space]:
@@ -278,6 +311,9 @@ def _add_ack(conn: Connection, space: PacketSpace, filler: _PacketFiller, now_us
 
 
 def _fill(conn: Connection, level: EncryptionLevel, filler: _PacketFiller, now_us: int) -> None:
+    if level is EncryptionLevel.EARLY_DATA:  # no CRYPTO in 0-RTT (RFC 9000 §12.4)
+        _fill_streams(conn, filler, now_us)
+        return
     _fill_crypto(conn, level, filler)
     if level is EncryptionLevel.APPLICATION and conn.handshake_complete_locally():
         _fill_control(conn, filler, now_us)
@@ -307,10 +343,8 @@ def _fill_control(conn: Connection, filler: _PacketFiller, now_us: int) -> None:
         if not filler.add(token_frame, token_frame):
             break
         conn.new_tokens_pending.pop(0)
-    while conn.path_responses:
-        if not filler.add(PathResponseFrame(conn.path_responses[0]), None):
-            return
-        conn.path_responses.pop(0)
+    if not paths.add_frames(conn, filler.add):  # PATH_RESPONSE, PATH_CHALLENGE (RFC 9000 §8.2)
+        return
     max_data = conn.recv_window.max_data_frame(now_us, conn.rtt.smoothed_rtt_us)
     if max_data is not None:
         filler.add(max_data, max_data)
@@ -345,15 +379,22 @@ def _fill_one_stream(
 
     assert isinstance(stream, Stream)
     recv, send = stream.recv, stream.send
-    controls: list[Frame | None] = []
-    if send is not None:
-        controls.append(send.reset_frame())
-    if recv is not None:
-        controls += [recv.stop_sending_frame(), recv.max_stream_data_frame(now_us, srtt)]
-    if send is not None:
-        controls.append(send.blocked_frame())
+    controls: tuple[Frame | None, ...]
+    if send is None:
+        if recv is None:
+            return True
+        controls = (recv.stop_sending_frame(), recv.max_stream_data_frame(now_us, srtt))
+    elif recv is None:
+        controls = (send.reset_frame(), send.blocked_frame())
+    else:
+        controls = (
+            send.reset_frame(),
+            recv.stop_sending_frame(),
+            recv.max_stream_data_frame(now_us, srtt),
+            send.blocked_frame(),
+        )
     for control in controls:
-        if control is not None and not filler.add(control, control):  # type: ignore[arg-type]
+        if control is not None and not filler.add(control, control):
             _return_unsent(conn, control)
             return False
     if send is None:
@@ -367,7 +408,9 @@ def _fill_one_stream(
         return True
     conn.send_credit.on_sent(chunk.new_bytes)
     data_frame = StreamFrame(stream.stream_id, chunk.offset, chunk.data, chunk.fin)
-    filler.add(data_frame, StreamChunk(stream.stream_id, chunk.offset, len(chunk.data), chunk.fin))
+    length = len(chunk.data)
+    if filler.add(data_frame, StreamChunk(stream.stream_id, chunk.offset, length, chunk.fin)):
+        filler.stream_bytes += length
     return True
 
 
@@ -399,9 +442,8 @@ def _record_sent(
     conn.loss.on_packet_sent(sent)
     conn.ecn.on_packet_sent(space, conn.send_ecn)
     conn.next_packet_number[space] += 1
-    stream_bytes = sum(r.length for r in filler.records if isinstance(r, StreamChunk))
     conn.stats.record_packet_sent(
-        size, ack_eliciting=filler.ack_eliciting, stream_bytes=stream_bytes
+        size, ack_eliciting=filler.ack_eliciting, stream_bytes=filler.stream_bytes
     )
     if level is EncryptionLevel.HANDSHAKE:
         conn.sent_handshake_packet = True
@@ -589,17 +631,28 @@ def _timer_inputs(conn: Connection) -> dict[str, bool]:
 
 def next_send_timer_us(conn: Connection) -> int | None:
     """The earliest of the loss timer, ACK deadlines and the pacing deadline."""
-    times: list[int] = []
-    loss_timer = conn.loss.loss_timer_us(**_timer_inputs(conn))
-    if loss_timer is not None:
-        times.append(loss_timer)
+    allowance = _amplification_allowance(conn)
+    blocked = allowance is not None and allowance < 60  # RFC 9000 §8.1: wait for the peer
+    keys = conn.keys
+    earliest = conn.loss.loss_timer_us(
+        handshake_confirmed=conn.handshake_confirmed,
+        peer_address_validated=_peer_validated(conn),
+        amplification_blocked=blocked,
+        has_handshake_keys=keys.can_send(EncryptionLevel.HANDSHAKE),
+    )
     for space, tracker in conn.ack_trackers.items():
         deadline = tracker.ack_deadline_us()
-        if deadline is not None and conn.keys.can_send(_LEVEL_OF_SPACE[space]):
-            times.append(deadline)
-    if conn.pacing_deadline_us is not None:
-        times.append(conn.pacing_deadline_us)  # a query: cleared by datagrams_to_send only
-    return min(times) if times else None
+        if (
+            deadline is not None
+            and (earliest is None or deadline < earliest)
+            and keys.can_send(_LEVEL_OF_SPACE[space])
+            and not blocked  # an ACK cannot be sent either
+        ):
+            earliest = deadline
+    pacing = conn.pacing_deadline_us  # a query: cleared by datagrams_to_send only
+    if pacing is not None and (earliest is None or pacing < earliest):
+        earliest = pacing
+    return earliest
 
 
 def _on_records(conn: Connection, packet: SentPacket, *, acked: bool) -> None:

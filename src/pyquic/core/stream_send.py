@@ -294,6 +294,11 @@ class SendStream:
             self._fin_pending = True
         self._changed()
 
+    def forget_peer_limit(self) -> None:
+        """0-RTT was rejected: the remembered limit no longer holds (RFC 9000 §7.4.1); only
+        what was already sent may be (re)sent until the real limit arrives."""
+        self._max_stream_data = self._buffer.sent_offset
+
     def update_max_stream_data(self, limit: int) -> bool:
         """Apply MAX_STREAM_DATA (or the initial limit); decreases are ignored (§4.1, §19.10).
 

@@ -298,6 +298,16 @@ class StreamManager:
             initial_max_streams_uni=params.initial_max_streams_uni,
         )
 
+    def reset_peer_limits(self) -> None:
+        """0-RTT was rejected: forget the remembered limits (RFC 9000 §7.4.1, RFC 9001 §4.6.2)
+        until the real ones are applied; streams already opened stay open."""
+        self._peer_stream_data = (0, 0, 0)
+        for limits in self._limits:
+            limits.local_limit = limits.local_opened
+        for stream in self._streams.values():
+            if stream.send is not None:
+                stream.send.forget_peer_limit()
+
     def _send_limit_for(self, stream_id: int) -> int:
         bidi_local, bidi_remote, uni = self._peer_stream_data
         if is_unidirectional(stream_id):

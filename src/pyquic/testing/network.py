@@ -208,6 +208,20 @@ class SimulatedNetwork:
             raise ValueError(f"address {address!r} is already registered")
         self._endpoints[address] = endpoint
 
+    def rebind(self, old_address: Hashable, new_address: Hashable) -> None:
+        """Move an endpoint to ``new_address`` (a NAT rebinding or a new local address, RFC 9000
+        §9): it sends from and receives at the new address; datagrams still in flight to the old
+        one are dropped as unroutable.  Links from and to the new address get the old links'
+        conditions."""
+        if new_address in self._endpoints:
+            raise ValueError(f"address {new_address!r} is already registered")
+        self._endpoints[new_address] = self._endpoints.pop(old_address)
+        for (source, destination), link in list(self._links.items()):
+            if source == old_address:
+                self._link(new_address, destination).conditions = link.conditions
+            elif destination == old_address:
+                self._link(source, new_address).conditions = link.conditions
+
     def set_link(self, source: Hashable, destination: Hashable, conditions: LinkConditions) -> None:
         """Shape the ``source`` -> ``destination`` direction from now on.
 
@@ -346,9 +360,12 @@ class SimulatedNetwork:
         if owner is None:
             _, _, link, data, ecn = heapq.heappop(self._heap)
             stats = link.stats
+            endpoint = self._endpoints.get(link.destination)
+            if endpoint is None:  # the destination was rebound meanwhile
+                stats.dropped_unroutable += 1
+                return
             stats.delivered_datagrams += 1
             stats.delivered_bytes += len(data)
-            endpoint = self._endpoints[link.destination]
             if ecn:
                 endpoint.receive_datagram(data, link.source, when_us, ecn=ecn)  # type: ignore[call-arg]
             else:

@@ -25,6 +25,7 @@ from pyquic.core.connection import Connection
 from pyquic.core.qlog import QlogSink
 from pyquic.core.settings import Settings
 from pyquic.core.tls_interface import TlsSessionLike
+from pyquic.core.transport_params import TransportParameters
 from pyquic.core.version import QUIC_V1
 from pyquic.platform.crypto import CryptoProvider
 from pyquic.platform.tls import ClientSession, ServerSession, TlsConfig
@@ -107,6 +108,7 @@ def connection_pair(
     customize_server_tls: TlsCustomizer | None = None,
     client_qlog: QlogSink | None = None,
     server_qlog: QlogSink | None = None,
+    remembered_parameters: TransportParameters | None = None,
 ) -> ConnectionPair:
     """Build a client and a server connection on a (new or given) network; see the module doc.
 
@@ -115,7 +117,8 @@ def connection_pair(
     ``epoch`` (with a client certificate when ``mutual_tls``, which makes the server require one).
     ``customize_*_tls`` may return a changed copy of a side's :class:`TlsConfig`, e.g. with
     ``dataclasses.replace`` to add a session ticket, a ticket sealer or 0-RTT.  ``*_qlog`` are
-    qlog sinks (any callable taking an event dict) for each side.
+    qlog sinks (any callable taking an event dict) for each side; ``remembered_parameters`` the
+    server's parameters from the client's ticket, for 0-RTT (RFC 9000 §7.4.1).
     """
     network = network if network is not None else SimulatedNetwork(seed)
     if conditions is not None:
@@ -133,7 +136,16 @@ def connection_pair(
         server_config = customize_server_tls(server_config)
     crypto = CryptoProvider()
     now = network.now_us
-    client = _connection(client_config, client_settings, crypto, seed, now, version, client_qlog)
+    client = _connection(
+        client_config,
+        client_settings,
+        crypto,
+        seed,
+        now,
+        version,
+        client_qlog,
+        remembered_parameters,
+    )
     server = _connection(server_config, server_settings, crypto, seed, now, version, server_qlog)
     network.add_endpoint("client", client)
     network.add_endpoint("server", server)
@@ -203,6 +215,7 @@ def _connection(
     now_us: int,
     version: int,
     qlog: QlogSink | None = None,
+    remembered_parameters: TransportParameters | None = None,
 ) -> Connection:
     """One side's connection: the client talks to "server", the server to "client"."""
     role = "client" if config.is_client else "server"
@@ -217,6 +230,7 @@ def _connection(
         stateless_reset_key=_rng(seed, f"{role}/reset").randbytes(_RESET_KEY_LENGTH),
         version=version,
         qlog=qlog,
+        remembered_parameters=remembered_parameters,
     )
 
 
