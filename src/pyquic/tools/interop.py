@@ -58,11 +58,9 @@ TICKET_WAIT_S = 2.0  # how long the first resumption connection waits for a sess
 KEY_UPDATE_RETRY_S = 0.02
 CLOSE_TIMEOUT_S = 2.0
 H3_ALPN = "h3"
-# zerortt: send the second connection's requests before its handshake completes (0-RTT).  Off:
-# with the core's 0-RTT still in progress, such a connection stalls (the download never ends).
-EARLY_REQUESTS = False
-# Requests in flight at once: QuicConnection.open_stream keeps one waiter for stream credit, so
-# more concurrent openers than the peer's stream limit would wait forever.
+# zerortt: send the second connection's requests before its handshake completes (0-RTT).
+EARLY_REQUESTS = True
+# Requests in flight at once, to bound the tasks of a case with thousands of files.
 MAX_CONCURRENT_REQUESTS = 50
 
 
