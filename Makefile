@@ -33,8 +33,9 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pyquic demo
 
-# The interop runner's test cases, pyquic against pyquic on loopback (no containers, no
-# impairments yet): a matrix in interop-results/ (matrix.md, results.json). Never part of `make test`.
+# The interop runner's test cases, pyquic against pyquic on loopback (no containers) through
+# the impairment relay (10 Mbit/s, 15 ms, per-case loss/corruption/blackhole/long RTT) plus the
+# goodput measurement: a matrix in interop-results/ (matrix.md, results.json). Not in `make test`.
 interop: $(STAMP)
 	$(BIN)/python -m pyquic.tools.interop_runner --output interop-results
 

@@ -1,0 +1,112 @@
+"""The interop impairment relay: its link model, on plain UDP, and the runner through it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from pathlib import Path
+
+from pyquic.tools import interop_runner
+from pyquic.tools.interop_relay import Impairments, Link, Relay
+
+
+def test_link_delays_and_shapes_to_the_bandwidth() -> None:
+    link = Link(bandwidth_bps=10_000_000, queue_packets=1000, delay_s=0.015)
+    deliveries = [link.admit(0.0, bytes(1250)) for _ in range(100)]  # 1 ms each at 10 Mbit/s
+    times = [d[0] for d in deliveries if d is not None]
+    assert times[0] == 0.001 + 0.015
+    assert abs(times[-1] - (0.100 + 0.015)) < 1e-9
+
+
+def test_link_drop_tail_queue_of_25_packets() -> None:
+    link = Link()
+    admitted = [link.admit(0.0, bytes(1250)) for _ in range(40)]
+    assert sum(a is not None for a in admitted) == 25
+    assert link.stats.dropped_queue == 15
+    assert link.admit(0.0011, bytes(1250)) is not None  # the first packet has left the queue
+
+
+def test_link_loss_statistics_are_seeded_and_capped() -> None:
+    def losses(seed: int) -> list[bool]:
+        link = Link(queue_packets=10**6, impairments=Impairments(drop_percent=10), seed=seed)
+        return [link.admit(i * 0.01, bytes(100)) is None for i in range(10_000)]
+
+    dropped = losses(7)
+    assert dropped == losses(7)
+    assert 800 < sum(dropped) < 1100
+    assert "TTTT" not in "".join("T" if d else "F" for d in dropped)  # at most 3 in a row
+
+
+def test_link_corrupts_one_byte_of_the_first_50_and_spares_version_negotiation() -> None:
+    link = Link(queue_packets=10**6, impairments=Impairments(corrupt_percent=100), seed=1)
+    packet = bytes(range(200))
+    admitted = link.admit(0.0, packet)
+    assert admitted is not None
+    diff = [i for i in range(200) if admitted[1][i] != packet[i]]
+    assert len(diff) == 1 and diff[0] < 50
+    negotiation = b"\x80\x00\x00\x00\x00" + bytes(50)
+    for _ in range(5):
+        delivered = link.admit(0.0, negotiation)
+        assert delivered is not None and delivered[1] == negotiation
+
+
+def test_link_blackhole_window_and_drop_list() -> None:
+    link = Link(impairments=Impairments(blackhole=(5.0, 2.0), drop_numbers=frozenset({2, 3})))
+    assert link.admit(1.0, b"x", elapsed=1.0) is not None  # packet 1
+    assert link.admit(2.0, b"x", elapsed=2.0) is None  # packet 2: listed
+    assert link.admit(3.0, b"x", elapsed=3.0) is None  # packet 3: listed
+    assert link.admit(6.0, b"x", elapsed=6.0) is None  # blackhole
+    assert link.admit(7.5, b"x", elapsed=7.5) is not None
+    assert (link.stats.dropped_list, link.stats.dropped_blackhole) == (2, 1)
+
+
+async def _relay_round_trips(count: int) -> tuple[list[float], Relay]:
+    """Send ``count`` datagrams client → relay → echo server → relay → client; the RTTs."""
+    loop = asyncio.get_running_loop()
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+    echo.setblocking(False)
+    loop.add_reader(echo.fileno(), lambda: echo.sendto(*echo.recvfrom(2048)))
+    links = (Link(delay_s=0.02, seed=1), Link(delay_s=0.02, seed=2))
+    transport, relay = await loop.create_datagram_endpoint(
+        lambda: Relay(echo.getsockname(), *links), local_addr=("127.0.0.1", 0)
+    )
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setblocking(False)
+    rtts = []
+    try:
+        for _ in range(count):
+            sent = time.monotonic()
+            client.sendto(b"\x40ping", transport.get_extra_info("sockname"))
+            while True:
+                await asyncio.sleep(0.001)
+                try:
+                    client.recvfrom(2048)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() - sent < 2
+            rtts.append(time.monotonic() - sent)
+    finally:
+        loop.remove_reader(echo.fileno())
+        relay.close()
+        echo.close()
+        client.close()
+    return rtts, relay
+
+
+def test_relay_forwards_plain_udp_with_the_link_delay() -> None:
+    rtts, relay = asyncio.run(_relay_round_trips(5))
+    assert all(0.04 <= rtt < 0.2 for rtt in rtts), rtts
+    statistics = relay.statistics()
+    assert statistics["to_server"]["forwarded"] == statistics["to_client"]["forwarded"] == 5
+    assert statistics["to_client"]["first_short_s"] is not None
+
+
+def test_transferloss_through_the_relay_is_green(tmp_path: Path) -> None:
+    result = interop_runner.run_case("transferloss", tmp_path, timeout=60)
+    assert result.status == "green", result.reason
+    output = (tmp_path / "logs" / "relay-stats.json").read_text().strip().splitlines()[-1]
+    statistics = json.loads(output)
+    assert statistics["to_server"]["dropped_loss"] + statistics["to_client"]["dropped_loss"] > 0
