@@ -113,17 +113,9 @@ def _packet_start(header: LongHeader | ShortHeader) -> int:
 def _accept_long_header(conn: Connection, header: LongHeader) -> bool:
     """Match a long header to this connection (RFC 9000 §7.2, §17.2)."""
     if conn.is_client:
-        if not conn.local_cids.is_local(header.destination_cid):
-            return False
-        if conn.peer_initial_source_cid is None and header.packet_type in (
-            PacketType.INITIAL,
-            PacketType.HANDSHAKE,
-        ):
-            # RFC 9000 §7.2: the server's first SCID becomes our destination
-            conn.peer_initial_source_cid = header.source_cid
-            assert conn.peer_cids is not None
-            conn.peer_cids.replace_initial(header.source_cid)
-        return True
+        # the server's Source CID is adopted once its packet authenticates (_on_authenticated):
+        # a corrupted copy must not replace the real one
+        return conn.local_cids.is_local(header.destination_cid)
     if conn.tls is None:
         if header.packet_type is not PacketType.INITIAL:
             return False
@@ -198,6 +190,16 @@ def _on_authenticated(
 ) -> None:
     """Bookkeeping every authenticated packet triggers."""
     conn.ack_eliciting_sent_since_receive = False
+    if (
+        conn.is_client
+        and conn.peer_initial_source_cid is None
+        and isinstance(header, LongHeader)
+        and level in (EncryptionLevel.INITIAL, EncryptionLevel.HANDSHAKE)
+    ):
+        # RFC 9000 §7.2: the server's first Source CID becomes our destination
+        conn.peer_initial_source_cid = header.source_cid
+        assert conn.peer_cids is not None
+        conn.peer_cids.replace_initial(header.source_cid)
     if level is EncryptionLevel.HANDSHAKE and not conn.is_client:
         # RFC 9000 §8.1: a Handshake packet proves the client's address;
         # RFC 9001 §4.9.1: the server discards Initial keys on the first one
