@@ -120,6 +120,9 @@ class _SpaceState:
         self.acked.subtract(0, oldest)
 
 
+_TimerKey = tuple[bool, bool, bool, bool, int, int, int, int]
+
+
 class LossDetection:
     """RFC 9002 loss detection and PTO for the three packet number spaces of a connection."""
 
@@ -127,6 +130,7 @@ class LossDetection:
         "_first_rtt_sample_us",
         "_spaces",
         "_timer_anchor_us",
+        "_timer_cache",
         "cc",
         "max_ack_delay_us",
         "packet_threshold",
@@ -149,6 +153,9 @@ class LossDetection:
         self._spaces = (_SpaceState(), _SpaceState(), _SpaceState())
         self._first_rtt_sample_us: int | None = None
         self._timer_anchor_us: int | None = None
+        # loss_timer_us's last (inputs, answer); None when a send, ACK, loss, timeout or discard
+        # may have moved the timer.  The inputs include what may change from outside this class.
+        self._timer_cache: tuple[_TimerKey, int | None] | None = None
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -197,6 +204,7 @@ class LossDetection:
         state.largest_sent = number
         state.sent[number] = packet
         if packet.in_flight:
+            self._timer_cache = None
             if packet.ack_eliciting:
                 state.last_ack_eliciting_sent_us = packet.time_sent_us
                 state.ack_eliciting_in_flight += 1
@@ -227,6 +235,7 @@ class LossDetection:
         in the Handshake space counts by itself).  Raises PROTOCOL_VIOLATION for an ACK of a
         packet number never sent (RFC 9000 §13.1).
         """
+        self._timer_cache = None
         state = self._spaces[space]
         largest = ack.ranges[0][1]
         _check_sent(state, largest, space, ack)
@@ -488,7 +497,41 @@ class LossDetection:
         """SetLossDetectionTimer (RFC 9002 §A.8): when :meth:`on_loss_timer` is due, or None.
 
         ``amplification_blocked``: a server that cannot send anything more until the client's
-        address is validated arms no timer (§6.2.2.1).  Times in the past mean now."""
+        address is validated arms no timer (§6.2.2.1).  Times in the past mean now.
+
+        Cached: the timer moves only when a packet is sent, acknowledged or lost, the timer
+        fires, a space is discarded, or an input (below, with the RTT and PTO count) changes."""
+        rtt = self.rtt
+        key = (
+            handshake_confirmed,
+            peer_address_validated,
+            amplification_blocked,
+            has_handshake_keys,
+            self.pto_count,
+            self.max_ack_delay_us,
+            rtt.smoothed_rtt_us,
+            rtt.rttvar_us,
+        )
+        cache = self._timer_cache
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        when = self._compute_loss_timer(
+            handshake_confirmed=handshake_confirmed,
+            peer_address_validated=peer_address_validated,
+            amplification_blocked=amplification_blocked,
+            has_handshake_keys=has_handshake_keys,
+        )
+        self._timer_cache = (key, when)
+        return when
+
+    def _compute_loss_timer(
+        self,
+        *,
+        handshake_confirmed: bool,
+        peer_address_validated: bool,
+        amplification_blocked: bool,
+        has_handshake_keys: bool,
+    ) -> int | None:
         loss_time, _ = self._earliest_loss_time()
         if loss_time is not None:
             return loss_time  # §6.1.2: time threshold first; no PTO alongside
@@ -522,6 +565,7 @@ class LossDetection:
         )
         if deadline is None or now_us < deadline:
             return TimerOutcome([], None, 0)
+        self._timer_cache = None
         self._timer_anchor_us = now_us
         loss_time, space = self._earliest_loss_time()
         if loss_time is not None:
@@ -554,6 +598,7 @@ class LossDetection:
 
         Also usable for the application space when 0-RTT is rejected (§6.4); packet numbering
         and the largest acknowledged are kept."""
+        self._timer_cache = None
         state = self._spaces[space]
         packets = list(state.sent.values())
         state.sent.clear()

@@ -68,13 +68,22 @@ class Pacer:
 
     def time_until_send_us(self, size_bytes: int, now_us: int) -> int:
         """Microseconds to wait before a packet of ``size_bytes`` may be sent; 0 = send now."""
-        if not self.enabled:
+        # Inlined enabled, rate_bytes_per_us and _tokens_at (same arithmetic): a per-datagram call
+        rtt = self._rtt
+        if not rtt.has_sample or rtt.smoothed_rtt_us <= 0:
             return 0
+        cc = self._cc
+        rate = PACING_GAIN * cc.congestion_window / rtt.smoothed_rtt_us
+        capacity = self._burst_packets * cc.max_datagram_size
+        tokens = self._tokens
+        last = self._last_us
+        if last is not None and now_us > last:
+            tokens += (now_us - last) * rate
         # A packet larger than the bucket waits only for a full bucket (else it would never go).
-        missing = min(size_bytes, self.capacity_bytes) - self._tokens_at(now_us)
+        missing = min(size_bytes, capacity) - min(tokens, float(capacity))
         if missing <= 0:
             return 0
-        return math.ceil(missing / self.rate_bytes_per_us())
+        return math.ceil(missing / rate)
 
     def on_sent(self, size_bytes: int, now_us: int) -> None:
         """A paced packet of ``size_bytes`` left at ``now_us``."""

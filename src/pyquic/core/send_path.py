@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pyquic.core import ecn, key_update, paths, zero_rtt
+from pyquic.core import ecn, key_update, paths
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frames import (
@@ -49,6 +49,14 @@ from pyquic.core.packet_builder import (
 )
 from pyquic.core.packet_header import RetryPacket, VersionNegotiationPacket
 from pyquic.core.qlog import QlogPacketHeader
+from pyquic.core.send_plan import LEVELS as _LEVELS
+from pyquic.core.send_plan import amplification_allowance as _amplification_allowance
+from pyquic.core.send_plan import levels_to_send as _levels_to_send
+from pyquic.core.send_plan import next_send_timer_us as next_send_timer_us
+from pyquic.core.send_plan import nothing_to_send
+from pyquic.core.send_plan import peer_cid_limit as _peer_cid_limit
+from pyquic.core.send_plan import peer_validated as _peer_validated
+from pyquic.core.send_plan import timer_inputs as _timer_inputs
 from pyquic.core.sent_packet import AckRecord, CryptoChunk, FrameRecord, SentPacket, StreamChunk
 from pyquic.core.varint import varint_size
 from pyquic.core.version import PacketType
@@ -57,13 +65,6 @@ if TYPE_CHECKING:
     from pyquic.core.connection import Address, Connection
 
 MAX_DATAGRAMS_PER_CALL = 64
-# RFC 9000 §12.2: coalesced in order of increasing encryption level, 0-RTT after Initial
-_LEVELS = tuple(EncryptionLevel)  # Initial, 0-RTT, Handshake, 1-RTT
-_LEVEL_OF_SPACE = {
-    PacketSpace.INITIAL: EncryptionLevel.INITIAL,
-    PacketSpace.HANDSHAKE: EncryptionLevel.HANDSHAKE,
-    PacketSpace.APPLICATION: EncryptionLevel.APPLICATION,
-}
 _STREAM_FRAME_OVERHEAD = 1 + 2  # type byte and a 2-byte Length; ID and offset counted per frame
 
 
@@ -78,6 +79,8 @@ def datagrams_to_send(conn: Connection, now_us: int) -> list[tuple[bytes, Addres
         return _close_datagrams(conn, now_us)
     conn.pacing_deadline_us = None  # recomputed below if the pacer still holds data back
     out: list[tuple[bytes, Address]] = []
+    if nothing_to_send(conn, now_us):  # the usual answer: skip the limits and the pacer
+        return out + paths.other_path_datagrams(conn, now_us)
     for _ in range(MAX_DATAGRAMS_PER_CALL):
         datagram = _build_datagram(conn, now_us)
         if datagram is None:
@@ -85,13 +88,6 @@ def datagrams_to_send(conn: Connection, now_us: int) -> list[tuple[bytes, Addres
         paths.on_sent(conn, len(datagram))
         out.append((datagram, conn.peer_address))
     return out + paths.other_path_datagrams(conn, now_us)  # RFC 9000 §8.2, §9.3.3
-
-
-def _amplification_allowance(conn: Connection) -> int | None:
-    """Bytes we may still send before the peer's address is validated (RFC 9000 §8.1)."""
-    if conn.address_validated:
-        return paths.amplification_allowance(conn)  # a new path (RFC 9000 §9.3)
-    return max(3 * conn.bytes_received - conn.bytes_sent, 0)
 
 
 def _build_datagram(conn: Connection, now_us: int) -> bytes | None:
@@ -143,63 +139,6 @@ def _after_datagram(conn: Connection) -> None:
     if conn.is_client and conn.sent_handshake_packet:
         # RFC 9001 §4.9.1: a client discards Initial keys when it first sends a Handshake packet
         conn.discard_level(EncryptionLevel.INITIAL)
-
-
-_ONLY_APPLICATION = (EncryptionLevel.APPLICATION,)
-_EARLY_LEVELS = tuple(level for level in _LEVELS if level is not EncryptionLevel.APPLICATION)
-
-
-def _levels_to_send(
-    conn: Connection, now_us: int, may_send_data: bool
-) -> tuple[EncryptionLevel, ...]:
-    """The levels with something to send now; a fast path once only 1-RTT keys are left."""
-    keys = conn.keys
-    for early in _EARLY_LEVELS:
-        if keys.can_send(early):
-            return tuple(
-                level for level in _LEVELS if _wants_to_send(conn, level, now_us, may_send_data)
-            )
-    if _wants_to_send(conn, EncryptionLevel.APPLICATION, now_us, may_send_data):
-        return _ONLY_APPLICATION
-    return ()
-
-
-def _wants_to_send(
-    conn: Connection, level: EncryptionLevel, now_us: int, may_send_data: bool
-) -> bool:
-    if not conn.keys.can_send(level):
-        return False
-    if level is EncryptionLevel.EARLY_DATA:  # 0-RTT: stream data, never ACKs (RFC 9000 §12.4)
-        return zero_rtt.wants_to_send(conn, may_send_data)
-    space = SPACE_OF_LEVEL[level]
-    deadline = conn.ack_trackers[space].ack_deadline_us()
-    if deadline is not None and deadline <= now_us:
-        return True
-    if not may_send_data:
-        return False
-    if conn.probes_pending[space] or conn.crypto_streams[level].has_pending:
-        return True
-    return level is EncryptionLevel.APPLICATION and _application_has_data(conn)
-
-
-def _application_has_data(conn: Connection) -> bool:
-    assert conn.peer_cids is not None
-    # cheap flags first, then the usual answer in a bulk transfer, then the rarer checks
-    return bool(
-        conn.handshake_done_pending
-        or paths.wants_to_send(conn)
-        or conn.new_tokens_pending
-        or conn.recv_window.max_data_due
-        or conn.send_credit.blocked
-        or conn.streams.has_sendable(conn.send_credit.credit)
-        or conn.streams.has_control_frames
-        or conn.local_cids.wants_to_issue(_peer_cid_limit(conn))
-        or conn.peer_cids.wants_to_send()
-    )
-
-
-def _peer_cid_limit(conn: Connection) -> int:
-    return conn.peer_parameters.active_connection_id_limit if conn.peer_parameters else 0
 
 
 class _PacketFiller:
@@ -612,47 +551,6 @@ def _after_recovery_event(conn: Connection, now_us: int) -> None:
         if state != conn.qlog_congestion_state:
             conn.qlog.congestion_state_updated(now_us, conn.qlog_congestion_state, state)
             conn.qlog_congestion_state = state
-
-
-def _peer_validated(conn: Connection) -> bool:
-    """RFC 9002 §6.2.2.1: the server validated our address (client view), or we are a server."""
-    return not conn.is_client or conn.handshake_confirmed or conn.loss_peer_validated
-
-
-def _timer_inputs(conn: Connection) -> dict[str, bool]:
-    allowance = _amplification_allowance(conn)
-    return {
-        "handshake_confirmed": conn.handshake_confirmed,
-        "peer_address_validated": _peer_validated(conn),
-        "amplification_blocked": allowance is not None and allowance < 60,
-        "has_handshake_keys": conn.keys.can_send(EncryptionLevel.HANDSHAKE),
-    }
-
-
-def next_send_timer_us(conn: Connection) -> int | None:
-    """The earliest of the loss timer, ACK deadlines and the pacing deadline."""
-    allowance = _amplification_allowance(conn)
-    blocked = allowance is not None and allowance < 60  # RFC 9000 §8.1: wait for the peer
-    keys = conn.keys
-    earliest = conn.loss.loss_timer_us(
-        handshake_confirmed=conn.handshake_confirmed,
-        peer_address_validated=_peer_validated(conn),
-        amplification_blocked=blocked,
-        has_handshake_keys=keys.can_send(EncryptionLevel.HANDSHAKE),
-    )
-    for space, tracker in conn.ack_trackers.items():
-        deadline = tracker.ack_deadline_us()
-        if (
-            deadline is not None
-            and (earliest is None or deadline < earliest)
-            and keys.can_send(_LEVEL_OF_SPACE[space])
-            and not blocked  # an ACK cannot be sent either
-        ):
-            earliest = deadline
-    pacing = conn.pacing_deadline_us  # a query: cleared by datagrams_to_send only
-    if pacing is not None and (earliest is None or pacing < earliest):
-        earliest = pacing
-    return earliest
 
 
 def _on_records(conn: Connection, packet: SentPacket, *, acked: bool) -> None:

@@ -634,17 +634,25 @@ class StreamManager:
             queue = self._queues[priority]
             for _ in range(len(queue)):
                 stream = queue.popleft()
-                if stream._removed or not stream.has_pending(VARINT_MAX):
-                    stream._scheduled = False
-                    continue
-                queue.append(stream)
-                if stream.has_pending(connection_credit):
-                    return stream
+                if not stream._removed:
+                    # pending with the credit implies pending with more: one call in the usual case
+                    if stream.has_pending(connection_credit):
+                        queue.append(stream)
+                        return stream
+                    if stream.has_pending(VARINT_MAX):
+                        queue.append(stream)
+                        continue
+                stream._scheduled = False
             if queue:
                 level += 1
             else:
                 self._drop_queue(priority)
         return None
+
+    @property
+    def has_scheduled(self) -> bool:
+        """Whether any stream is queued for sending (cheap; it may have nothing left to send)."""
+        return bool(self._queues)
 
     def has_sendable(self, connection_credit: int) -> bool:
         """Whether ``next_sendable`` would return a stream (without rotating)."""
