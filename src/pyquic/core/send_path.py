@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyquic.core import ecn, key_update, paths
+from pyquic.core.crypto_interface import PacketKeys
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frames import (
@@ -182,6 +183,29 @@ class _PacketFiller:
         return True
 
 
+def _plan(
+    conn: Connection, level: EncryptionLevel, space_left: int
+) -> tuple[PacketPlan, PacketKeys, bytes, bytes] | None:
+    """Lay out the next packet of ``level``: its plan, send keys, Initial token and DCID."""
+    keys = conn.keys.send_keys(level)
+    assert keys is not None and conn.peer_cids is not None
+    space = SPACE_OF_LEVEL[level]
+    packet_type = PACKET_TYPE_OF_LEVEL[level]
+    # RFC 9000 §17.2.2: only a client's Initial packets carry a token
+    token = conn.token if packet_type is PacketType.INITIAL and conn.is_client else b""
+    destination_cid = conn.peer_cids.current
+    plan = plan_packet(
+        packet_type,
+        destination_cid=destination_cid,
+        source_cid=conn.local_cids.initial,
+        token=token,
+        packet_number=conn.next_packet_number[space],
+        largest_acked=conn.loss.largest_acked(space),
+        space_left=space_left,
+    )
+    return None if plan is None else (plan, keys, token, destination_cid)
+
+
 def _build_packet(
     conn: Connection,
     level: EncryptionLevel,
@@ -193,22 +217,11 @@ def _build_packet(
     """One protected packet for ``level`` and whether it is ack-eliciting; None if empty."""
     if level is EncryptionLevel.APPLICATION:
         key_update.before_send(conn)  # RFC 9001 §6.6
-    keys = conn.keys.send_keys(level)
-    assert keys is not None and conn.peer_cids is not None
-    space = SPACE_OF_LEVEL[level]
-    packet_type = PACKET_TYPE_OF_LEVEL[level]
-    token = conn.token if packet_type is PacketType.INITIAL and conn.is_client else b""
-    plan = plan_packet(
-        packet_type,
-        destination_cid=conn.peer_cids.current,
-        source_cid=conn.local_cids.initial,
-        token=token,
-        packet_number=conn.next_packet_number[space],
-        largest_acked=conn.loss.largest_acked(space),
-        space_left=space_left,
-    )
-    if plan is None:
+    planned = _plan(conn, level, space_left)
+    if planned is None:
         return None
+    plan, keys, token, destination_cid = planned
+    space = SPACE_OF_LEVEL[level]
     filler = _PacketFiller(plan.max_payload, keep_frames=conn.qlog is not None)
     if level is not EncryptionLevel.EARLY_DATA:  # no ACK in 0-RTT (RFC 9000 §12.4)
         _add_ack(conn, space, filler, now_us)
@@ -225,7 +238,7 @@ def _build_packet(
         keys,
         conn.version,
         filler.payload,
-        destination_cid=conn.peer_cids.current,
+        destination_cid=destination_cid,
         source_cid=conn.local_cids.initial,
         token=token,
         key_phase=conn.keys.key_phase,
@@ -428,22 +441,11 @@ def _close_frame_for(frame: ConnectionCloseFrame, level: EncryptionLevel) -> Con
 def _one_frame_packet(
     conn: Connection, level: EncryptionLevel, frame: Frame, space_left: int
 ) -> bytes | None:
-    keys = conn.keys.send_keys(level)
-    assert keys is not None and conn.peer_cids is not None
-    space = SPACE_OF_LEVEL[level]
-    packet_type = PACKET_TYPE_OF_LEVEL[level]
-    token = conn.token if packet_type is PacketType.INITIAL and conn.is_client else b""
-    plan = plan_packet(
-        packet_type,
-        destination_cid=conn.peer_cids.current,
-        source_cid=conn.local_cids.initial,
-        token=token,
-        packet_number=conn.next_packet_number[space],
-        largest_acked=conn.loss.largest_acked(space),
-        space_left=space_left,
-    )
-    if plan is None:
+    planned = _plan(conn, level, space_left)
+    if planned is None:
         return None
+    plan, keys, token, destination_cid = planned
+    space = SPACE_OF_LEVEL[level]
     payload = bytearray()
     frame.encode(payload)
     if len(payload) > plan.max_payload:
@@ -455,7 +457,7 @@ def _one_frame_packet(
         keys,
         conn.version,
         payload,
-        destination_cid=conn.peer_cids.current,
+        destination_cid=destination_cid,
         source_cid=conn.local_cids.initial,
         token=token,
         key_phase=conn.keys.key_phase,
