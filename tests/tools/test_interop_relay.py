@@ -8,8 +8,10 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from pyquic.tools import interop_runner
-from pyquic.tools.interop_relay import Impairments, Link, Relay
+from pyquic.tools.interop_relay import Impairments, Link, Rebinding, Relay
 
 
 def test_link_delays_and_shapes_to_the_bandwidth() -> None:
@@ -110,3 +112,54 @@ def test_transferloss_through_the_relay_is_green(tmp_path: Path) -> None:
     output = (tmp_path / "logs" / "relay-stats.json").read_text().strip().splitlines()[-1]
     statistics = json.loads(output)
     assert statistics["to_server"]["dropped_loss"] + statistics["to_client"]["dropped_loss"] > 0
+
+
+@pytest.mark.parametrize("case", ["rebind-port", "rebind-addr"])
+def test_rebinding_through_the_relay_is_green(case: str, tmp_path: Path) -> None:
+    result = interop_runner.run_case(case, tmp_path, timeout=60)
+    assert result.status == "green", result.reason
+    output = (tmp_path / "logs" / "relay-stats.json").read_text().strip().splitlines()[-1]
+    assert json.loads(output)["rebinding"]["rebinds"] >= 1
+
+
+async def _sources_across_a_rebind(new_address: bool) -> tuple[list[tuple[str, int]], int]:
+    """The server-side source addresses of two pings, one before and one after a rebind."""
+    loop = asyncio.get_running_loop()
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.setblocking(False)
+    sources: list[tuple[str, int]] = []
+
+    def echo() -> None:
+        data, addr = server.recvfrom(2048)
+        sources.append(addr)
+        server.sendto(data, addr)
+
+    loop.add_reader(server.fileno(), echo)
+    links = (Link(delay_s=0.001), Link(delay_s=0.001))
+    rebinding = Rebinding(first_s=0.2, every_s=0, new_address=new_address)
+    transport, relay = await loop.create_datagram_endpoint(
+        lambda: Relay(server.getsockname(), *links, rebinding), local_addr=("127.0.0.1", 0)
+    )
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setblocking(False)
+    try:
+        for _ in range(2):
+            client.sendto(b"\x40ping", transport.get_extra_info("sockname"))
+            await asyncio.sleep(0.3)
+            assert client.recvfrom(2048)[0] == b"\x40ping"
+    finally:
+        loop.remove_reader(server.fileno())
+        relay.close()
+        server.close()
+        client.close()
+    return sources, relay.rebinds
+
+
+@pytest.mark.parametrize("new_address", [False, True])
+def test_relay_rebinds_the_clients_source(new_address: bool) -> None:
+    sources, rebinds = asyncio.run(_sources_across_a_rebind(new_address))
+    assert rebinds == 1 and len(sources) == 2
+    assert sources[0] != sources[1]
+    assert (sources[0][0] != sources[1][0]) == new_address
+    assert sources[1][0].startswith("127.")

@@ -9,7 +9,11 @@ percent per direction with at most 3 impaired packets in a row (corruption flips
 the first 50 and spares Version Negotiation packets), a blackhole window (every packet in both
 directions dropped from ``on`` to ``on + off`` seconds after start) and a list of client-to-server
 packet numbers to drop (amplificationlimit).  Each client address gets its own upstream socket,
-so that several connections (multiconnect) map back to the right client.
+so that several connections (multiconnect) map back to the right client.  A rebinding NAT
+(:class:`Rebinding`, rebind-port and rebind-addr): from ``--first-rebind`` seconds after start and
+then every ``--rebind-freq`` seconds, each client's upstream socket is replaced by a new one (a new
+source port; with ``--rebind-addr`` also a new source address in 127.0.0.0/8, IPv4 only) and
+server packets to the old binding are dropped, as in the network simulator's ``rebind`` scenario.
 
 It prints ``listening on HOST:PORT`` when ready; on SIGTERM or SIGINT it prints one JSON line of
 statistics (per direction: packets received, forwarded, dropped by loss, queue or blackhole,
@@ -33,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import cast
 
-__all__ = ["Impairments", "Link", "LinkStats", "Relay", "main"]
+__all__ = ["Impairments", "Link", "LinkStats", "Rebinding", "Relay", "main"]
 
 DEFAULT_BANDWIDTH_BPS = 10_000_000
 DEFAULT_QUEUE_PACKETS = 25
@@ -66,6 +70,15 @@ class Impairments:
     corrupt_percent: float = 0.0
     blackhole: tuple[float, float] | None = None  # (on, off) seconds after the relay starts
     drop_numbers: frozenset[int] = field(default_factory=frozenset)  # 1-based packet numbers
+
+
+@dataclass(frozen=True)
+class Rebinding:
+    """A NAT giving each client a new upstream binding at ``first_s``, then every ``every_s``."""
+
+    first_s: float = 1.0
+    every_s: float = 5.0
+    new_address: bool = False  # also a new source address in 127.0.0.0/8 (IPv4 only)
 
 
 def _is_version_negotiation(data: bytes) -> bool:
@@ -157,25 +170,41 @@ class _Upstream(asyncio.DatagramProtocol):
     def __init__(self, relay: Relay, client: tuple[str, int]) -> None:
         self.relay, self.client = relay, client
         self.transport: asyncio.DatagramTransport | None = None
+        self.current = True  # False once rebound: the server's packets to it are dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.relay.to_client(data, self.client)
+        if self.current:
+            self.relay.to_client(data, self.client)
 
 
 class Relay(asyncio.DatagramProtocol):
     """Forwards datagrams between clients (on the listening socket) and one server."""
 
-    def __init__(self, server: tuple[str, int], to_server: Link, to_client: Link) -> None:
+    def __init__(
+        self,
+        server: tuple[str, int],
+        to_server: Link,
+        to_client: Link,
+        rebinding: Rebinding | None = None,
+    ) -> None:
         self.server = server
+        self.rebinding = rebinding
+        self.rebinds = 0
         self.links = {"to_server": to_server, "to_client": to_client}
         self.transport: asyncio.DatagramTransport | None = None
         self._upstreams: dict[tuple[str, int], _Upstream] = {}
         self._pending: dict[tuple[str, int], list[bytes]] = {}
         self._loop = asyncio.get_running_loop()
         self._started = self._loop.time()
+        self._random = random.Random()
+        self._rebind_timer: asyncio.TimerHandle | None = None
+        if rebinding is not None:
+            self._rebind_timer = self._loop.call_at(
+                self._started + rebinding.first_s, self._rebind_all
+            )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -199,15 +228,40 @@ class Relay(asyncio.DatagramProtocol):
         elif upstream.transport is not None:
             upstream.transport.sendto(payload)
 
-    async def _open_upstream(self, client: tuple[str, int]) -> None:
+    async def _open_upstream(self, client: tuple[str, int], local_host: str | None = None) -> None:
         family = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
+        local = None if local_host is None else (local_host, 0)
         _, upstream = await self._loop.create_datagram_endpoint(
-            lambda: _Upstream(self, client), remote_addr=self.server, family=family
+            lambda: _Upstream(self, client),
+            local_addr=local,
+            remote_addr=self.server,
+            family=family,
         )
+        old = self._upstreams.get(client)
         self._upstreams[client] = upstream
+        if old is not None:  # the NAT forgot the old binding
+            old.current = False
+            if old.transport is not None:
+                old.transport.close()
         for payload in self._pending.pop(client, []):
             assert upstream.transport is not None
             upstream.transport.sendto(payload)
+
+    def _rebind_all(self) -> None:
+        """Give every client a new upstream binding (new port, maybe new address); re-arm."""
+        rebinding = self.rebinding
+        assert rebinding is not None
+        for client, upstream in list(self._upstreams.items()):
+            host = None
+            if rebinding.new_address and upstream.transport is not None:
+                current = upstream.transport.get_extra_info("sockname")[0]
+                host = current
+                while host == current:
+                    host = f"127.0.0.{self._random.randrange(2, 255)}"
+            self.rebinds += 1
+            self._loop.create_task(self._open_upstream(client, host))
+        if rebinding.every_s > 0:
+            self._rebind_timer = self._loop.call_later(rebinding.every_s, self._rebind_all)
 
     def to_client(self, data: bytes, client: tuple[str, int]) -> None:
         """Send ``data`` from the server towards ``client`` through the link."""
@@ -225,11 +279,18 @@ class Relay(asyncio.DatagramProtocol):
         self._schedule(link, data, deliver)
 
     def statistics(self) -> dict[str, dict[str, object]]:
-        """Each direction's :class:`LinkStats` as a dictionary."""
-        return {name: asdict(link.stats) for name, link in self.links.items()}
+        """Each direction's :class:`LinkStats` as a dictionary (plus ``rebinds`` when rebinding)."""
+        statistics: dict[str, dict[str, object]] = {
+            name: asdict(link.stats) for name, link in self.links.items()
+        }
+        if self.rebinding is not None:
+            statistics["rebinding"] = {"rebinds": self.rebinds}
+        return statistics
 
     def close(self) -> None:
         """Close the listening socket and every upstream socket."""
+        if self._rebind_timer is not None:
+            self._rebind_timer.cancel()
         for upstream in self._upstreams.values():
             if upstream.transport is not None:
                 upstream.transport.close()
@@ -270,6 +331,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--blackhole-off", type=float, default=2.0, help="blackhole length (s)")
     parser.add_argument("--drops-to-server", default="", help="e.g. 2,3,4 (1-based)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--rebind", action="store_true", help="NAT rebinding: new client ports")
+    parser.add_argument("--first-rebind", type=float, default=1.0, help="seconds after start")
+    parser.add_argument("--rebind-freq", type=float, default=5.0, help="seconds (0: once)")
+    parser.add_argument(
+        "--rebind-addr", action="store_true", help="rebind to a new 127.0.0.x too (IPv4)"
+    )
     return parser.parse_args(argv)
 
 
@@ -277,9 +344,12 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     """Relay until SIGTERM or SIGINT; the statistics."""
     loop = asyncio.get_running_loop()
     to_server, to_client = _links(args)
+    rebinding = None
+    if args.rebind or args.rebind_addr:
+        rebinding = Rebinding(args.first_rebind, args.rebind_freq, args.rebind_addr)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     transport, relay = await loop.create_datagram_endpoint(
-        lambda: Relay(args.server, to_server, to_client),
+        lambda: Relay(args.server, to_server, to_client, rebinding),
         local_addr=(args.host, args.port),
         family=family,
     )

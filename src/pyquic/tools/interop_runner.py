@@ -69,8 +69,9 @@ FILES: dict[str, list[int]] = {
     "connectionmigration": [2 * MIB],
 }
 FILES["goodput"] = [10 * MIB]
-# The endpoints' TESTCASE when it differs from the case name (the measurements).
-ENDPOINT_TESTCASE = {"goodput": "transfer"}
+# The endpoints' TESTCASE when it differs from the case name (the measurements; the rebinding
+# cases, which are transfers to the endpoints: the relay rebinds).
+ENDPOINT_TESTCASE = {"goodput": "transfer", "rebind-port": "transfer", "rebind-addr": "transfer"}
 # Each case's impairments: interop_relay options on top of the default link (design doc §1).
 NETWORK: dict[str, list[str]] = {
     "longrtt": ["--delay", "750"],
@@ -80,6 +81,8 @@ NETWORK: dict[str, list[str]] = {
     "transferloss": ["--drop-rate", "2"],
     "handshakecorruption": ["--corrupt-rate", "30"],
     "transfercorruption": ["--corrupt-rate", "2"],
+    "rebind-port": ["--rebind", "--first-rebind", "1", "--rebind-freq", "5"],
+    "rebind-addr": ["--rebind-addr", "--first-rebind", "1", "--rebind-freq", "5"],
 }
 SERVER_START_TIMEOUT_S = 10.0
 CASE_TIMEOUT_S = 60.0
