@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.frame_parser import MAX_ACK_RANGES, parse_frames
+from pyquic.core.frame_rules import ACK_ELICITING_FRAME_TYPES, NON_ACK_ELICITING_FRAME_CLASSES
 from pyquic.core.frames import (
     ACK_FREQUENCY_MAX_ACK_DELAY_LIMIT_US,
     MAX_STREAMS_LIMIT,
@@ -278,3 +279,11 @@ def test_mutated_payloads_raise_only_quic_error(frames: list[Frame], data: st.Da
     else:
         payload.insert(index, data.draw(st.integers(0, 255)))
     _parse_or_quic_error(bytes(payload), None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_frame)
+def test_non_ack_eliciting_classes_agree_with_the_table(frame: Frame) -> None:
+    # the receive path decides by class what RFC 9000 Table 3 decides by frame type
+    by_class = type(frame) not in NON_ACK_ELICITING_FRAME_CLASSES
+    assert by_class == (frame.wire_type in ACK_ELICITING_FRAME_TYPES)

@@ -82,7 +82,10 @@ def test_automatic_update_by_bytes_per_key() -> None:
         max_events=400_000,
     )
     assert_intact(result)
-    assert pair.client.keys.key_updates >= 3
+    # updated again and again: each update waits 3 PTO after the previous one (RFC 9001 §6.5),
+    # and the PTO grows with the queue this slow link builds (1472-byte datagrams once DPLPMTUD
+    # confirmed them), so about 4 s of transfer leave room for two or three updates
+    assert pair.client.keys.key_updates >= 2
     assert pair.server.keys.key_updates == pair.client.keys.key_updates
 
 

@@ -310,3 +310,58 @@ def test_no_preferred_address_move_when_migration_is_disabled() -> None:
     offer_preferred_address(pair.server, ipv4=PREFERRED)
     pair.run(lambda: pair.client.handshake_confirmed)
     assert pair.client.peer_address == "server"
+    assert not pair.client.paths.rebind_requested
+
+
+class _ViaPreferred:
+    """The server's second socket as the platform's binding models it: what reaches PREFERRED
+    arrives at the server connection from ``("via", source)``, another path for it (a path is
+    the 4-tuple); registered at ``("via", peer)`` too (``answers``), it sends what the server
+    sends there on to ``peer`` from PREFERRED."""
+
+    def __init__(self, pair: ConnectionPair, *, answers: Hashable | None = None) -> None:
+        self.pair = pair
+        self.answers = answers
+
+    def receive_datagram(self, data: bytes, address: Hashable, now_us: int, /) -> None:
+        if self.answers is not None:
+            self.pair.network.inject(PREFERRED, self.answers, data)
+        else:
+            self.pair.server.receive_datagram(data, ("via", address), now_us)
+
+    def datagrams_to_send(self, now_us: int, /) -> list[tuple[bytes, Hashable]]:
+        return []
+
+    def next_timer_us(self) -> int | None:
+        return None
+
+    def handle_timer(self, now_us: int, /) -> None:
+        pass
+
+
+def test_the_server_validates_the_path_through_its_preferred_address() -> None:
+    """RFC 9000 §9.6.1, §9.3: through its preferred address the server sees a new path, moves
+    to it and validates it; the client uses the preferred_address's CID there (§9.5) and asks
+    its platform for a new local address."""
+    pair = connection_pair(seed=24, conditions=CONDITIONS)
+    offer_preferred_address(pair.server, ipv4=PREFERRED)
+    pair.network.add_endpoint(PREFERRED, _ViaPreferred(pair))
+    pair.network.add_endpoint(("via", "client"), _ViaPreferred(pair, answers="client"))
+    result = run_transfer(
+        pair,
+        client_payloads=make_payloads(24, 4, 50_000),
+        server_payloads=make_payloads(25, 4, 50_000),
+        max_time_us=30_000_000,
+        max_events=200_000,
+    )
+    assert_intact(result)
+    client, server = pair.client, pair.server
+    params = client.peer_parameters
+    assert params is not None and params.preferred_address is not None
+    assert client.peer_cids is not None
+    assert client.peer_cids.current == params.preferred_address.connection_id
+    assert client.peer_address == PREFERRED and client.paths.active.validated
+    assert client.paths.rebind_requested  # no platform here takes it
+    assert server.peer_address == ("via", "client")
+    assert server.paths.active.validated
+    assert server.paths.validations >= 1

@@ -81,3 +81,26 @@ def test_packet_larger_than_the_bucket_waits_for_a_full_bucket() -> None:
 def test_validation() -> None:
     with pytest.raises(ValueError):
         Pacer(NewReno(), RttEstimator(), burst_packets=0)
+
+
+def test_off_below_a_one_millisecond_rtt() -> None:
+    # MsQuic's rule: a loopback or LAN path is not paced
+    pacer, _, _ = paced(999)
+    assert not pacer.enabled
+    for _ in range(50):
+        assert pacer.time_until_send_us(MSS, 0) == 0
+        pacer.on_sent(MSS, 0)
+    assert paced(1_000)[0].enabled
+
+
+def test_the_bucket_holds_one_interval_at_a_high_rate() -> None:
+    pacer, cc, _ = paced(10_000)
+    cc.congestion_window = 1_200_000  # 150 B/us: 150,000 bytes per 1 ms interval
+    assert pacer.capacity_bytes == 150_000
+    while pacer.time_until_send_us(MSS, 0) == 0:  # empty the bucket
+        pacer.on_sent(MSS, 0)
+    sent = 0
+    while pacer.time_until_send_us(MSS, 5_000) == 0:  # long after: one interval's worth
+        pacer.on_sent(MSS, 5_000)
+        sent += MSS
+    assert 150_000 <= sent < 150_000 + MSS  # a sender woken once per interval keeps the rate

@@ -21,14 +21,19 @@ Server::
     )
     server = await pyquic.aio.serve("::", 4433, configuration=configuration, stream_handler=handle)
 
-Both run on the caller's event loop, over the same engine as the MsQuic-style API.
+Both run on the caller's event loop, over the same engine as the MsQuic-style API.  A client
+migrates to a new local address with ``await connection.migrate()`` (RFC 9000 §9.2), and follows
+a server's preferred address (``serve(..., preferred_address=...)``, RFC 9000 §9.6) by itself.
 """
 
 from pyquic.aio.config import QuicConfiguration
-from pyquic.aio.connection import QuicConnection, QuicServer, connect, serve
+from pyquic.aio.connection import PathInfo, QuicConnection, QuicServer, connect, serve
 from pyquic.aio.streams import QuicStreamReader, QuicStreamWriter, StreamClosedError
+from pyquic.core.paths import MigrationError
 
 __all__ = [
+    "MigrationError",
+    "PathInfo",
     "QuicConfiguration",
     "QuicConnection",
     "QuicServer",

@@ -10,13 +10,14 @@ iteration sends what they produced (many writes, one batch of datagrams).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import os
 import socket
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pyquic.aio.config import QlogFile, QuicConfiguration
 from pyquic.aio.streams import QuicStreamReader, QuicStreamWriter, StreamClosedError
@@ -33,10 +34,11 @@ from pyquic.core.events import (
     StreamsAvailable,
     TlsNotice,
 )
+from pyquic.core.paths import MigrationError
 from pyquic.core.streams import StreamLimitError
 from pyquic.core.transport_params import TransportParameters, parse_transport_parameters
 from pyquic.core.version import SUPPORTED_VERSIONS
-from pyquic.platform.binding import Binding
+from pyquic.platform.binding import Binding, ViaSocket
 from pyquic.platform.crypto import CryptoProvider
 from pyquic.platform.crypto.tokens import AesGcmTokenSealer
 from pyquic.platform.execution import Worker, now_us
@@ -58,6 +60,15 @@ def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
 _RESET_KEY_BYTES = 32
 
 
+class PathInfo(NamedTuple):
+    """A connection's active path: the peer's address, whether PATH_CHALLENGE / PATH_RESPONSE
+    (or the handshake) validated it, and how many paths PATH_RESPONSE validated so far."""
+
+    peer_address: object
+    validated: bool
+    validations: int
+
+
 class QuicConnection:
     """One QUIC connection for asyncio code."""
 
@@ -66,8 +77,16 @@ class QuicConnection:
         self._core = core
         self._handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._readers: dict[int, QuicStreamReader] = {}
-        self._writers: dict[int, QuicStreamWriter] = {}
+        # weak: a stream's objects live as long as the application (or a pending event) holds
+        # them, so a connection that serves a million streams keeps only the live ones
+        self._readers: weakref.WeakValueDictionary[int, QuicStreamReader] = (
+            weakref.WeakValueDictionary()
+        )
+        self._writers: weakref.WeakValueDictionary[int, QuicStreamWriter] = (
+            weakref.WeakValueDictionary()
+        )
+        # the writers waiting in drain()/wait_closed(): only they need a progress wake-up
+        self._waiting_writers: dict[QuicStreamWriter, None] = {}
         self._incoming: deque[tuple[QuicStreamReader, QuicStreamWriter]] = deque()
         self._incoming_waiter: asyncio.Future[None] | None = None
         # every opener waiting for stream credit (RFC 9000 §4.6); all wake on MAX_STREAMS
@@ -76,6 +95,8 @@ class QuicConnection:
         self.session_tickets: list[SessionTicket] = []
         self.on_stream: StreamHandler | None = None  # server side: a task per peer stream
         self._qlog: QlogFile | None = None
+        # waiters for the handshake's confirmation (RFC 9001 §4.1.2), checked after service
+        self._confirm_waiters: list[asyncio.Future[None]] = []
 
     # --- public API ------------------------------------------------------------------------
 
@@ -87,9 +108,18 @@ class QuicConnection:
     def statistics(self) -> Mapping[str, object]:
         return self._core.stats.as_dict()
 
+    @property
+    def path(self) -> PathInfo:
+        """The active network path (RFC 9000 §8.2, §9)."""
+        paths = self._core.paths
+        peer = paths.active.address
+        peer = peer.remote if isinstance(peer, ViaSocket) else peer
+        return PathInfo(peer, paths.active.validated, paths.validations)
+
     def get_extra_info(self, name: str, default: object = None) -> object:
         if name == "peername":
-            return self._core.peer_address
+            peer = self._core.peer_address
+            return peer.remote if isinstance(peer, ViaSocket) else peer
         if name == "sockname":
             return self._binding.local_address
         if name == "alpn":
@@ -123,6 +153,33 @@ class QuicConnection:
             self._incoming_waiter = asyncio.get_running_loop().create_future()
             await self._incoming_waiter
         return self._incoming.popleft()
+
+    async def wait_confirmed(self) -> None:
+        """Wait for the handshake to be confirmed (RFC 9001 §4.1.2: for a client, HANDSHAKE_DONE
+        arrived); raises ConnectionError if the connection closes first."""
+        while not self._core.handshake_confirmed:
+            self._check_open()
+            waiter = asyncio.get_running_loop().create_future()
+            self._confirm_waiters.append(waiter)
+            await waiter
+
+    async def migrate(self, local_address: tuple[str, int] | None = None) -> tuple[object, ...]:
+        """Client: move to a new UDP socket bound to ``local_address`` (default: this host, a
+        new port), switch to an unused connection ID of the server's and validate the new path
+        (RFC 9000 §9.2, §9.5): MsQuic's LOCAL_ADDRESS set on a started client connection.
+        Waits for the handshake's confirmation first (RFC 9000 §9).  Returns the new local
+        address.  Raises :class:`~pyquic.core.paths.MigrationError` (and moves nothing) when the
+        server sent disable_active_migration or no unused connection ID is left, ConnectionError
+        when the connection is closed and OSError when the address cannot be bound."""
+        if not self._core.is_client:
+            raise MigrationError("only a client migrates (RFC 9000 §9)")
+        await self.wait_confirmed()
+        self._check_open()
+        address = self._binding.rebind(
+            local_address, before_switch=lambda: self._core.migrate(_now())
+        )
+        self._binding.touch(self._core)  # the PATH_CHALLENGE leaves at once
+        return address
 
     def initiate_key_update(self) -> bool:
         """Update the 1-RTT keys now (RFC 9001 §6.1); False when not possible yet."""
@@ -226,9 +283,14 @@ class QuicConnection:
             self._incoming.append(pair)
             _resolve(self._incoming_waiter)
 
+    def _wait_for_progress(self, writer: QuicStreamWriter) -> None:
+        self._waiting_writers[writer] = None
+
     def _on_progress(self) -> None:
-        for writer in self._writers.values():
-            writer._on_progress()
+        if self._waiting_writers:
+            waiting, self._waiting_writers = self._waiting_writers, {}
+            for writer in waiting:
+                writer._on_progress()
 
     def _on_terminated(self, event: ConnectionTerminated) -> None:
         self.terminated = event
@@ -239,12 +301,18 @@ class QuicConnection:
         if not self._handshake.done():
             self._handshake.set_exception(error)
             self._handshake.exception()  # mark retrieved: waiting is optional
-        for reader in self._readers.values():
+        for reader in list(self._readers.values()):
             reader._set_error(error)
-        for writer in self._writers.values():
+        for writer in list(self._writers.values()):
             writer._set_error(error)
         _resolve(self._incoming_waiter)
         self._wake_stream_openers()
+        self._wake_confirm_waiters()
+
+    def _wake_confirm_waiters(self) -> None:
+        waiters, self._confirm_waiters = self._confirm_waiters, []
+        for waiter in waiters:
+            _resolve(waiter)
 
     def _on_closed(self) -> None:
         if self.terminated is None:
@@ -309,6 +377,8 @@ class _Engine:
             wrapper = self.connections.get(connection)
             if wrapper is not None:
                 wrapper._on_progress()
+                if wrapper._confirm_waiters and connection.handshake_confirmed:
+                    wrapper._wake_confirm_waiters()
 
 
 def _tls_factory(config: TlsConfig) -> Callable[[bytes], ClientSession | ServerSession]:
@@ -397,6 +467,7 @@ class QuicServer:
         self._binding = binding
         self._engine = engine
         self._closed = asyncio.get_running_loop().create_future()
+        self.preferred_address: tuple[str, int] | None = None  # offered to clients (§9.6)
 
     @property
     def local_address(self) -> tuple[object, ...]:
@@ -435,13 +506,19 @@ async def serve(
     reuse_port: bool = False,
     retry: Literal["never", "always", "auto"] = "never",
     versions: tuple[int, ...] | None = None,
+    preferred_address: tuple[str, int] | None = None,
+    advertised_preferred_address: tuple[str, int] | None = None,
 ) -> QuicServer:
     """Listen on ``host:port``; each peer stream runs ``stream_handler(reader, writer)`` as a
     task, or ``connection_handler(connection)`` runs per connection to accept streams itself.
 
     ``retry`` is the server's address validation (:class:`ServerConfig`; a fresh AES-GCM token
     key is generated when it is not "never"); ``versions`` the QUIC versions accepted, in
-    preference order (None: all supported)."""
+    preference order (None: all supported).  ``preferred_address`` (a numeric IP address and a
+    port, 0 for any) is also listened on and offered to every client as the server's preferred
+    address (RFC 9000 §9.6); clients that allow migration move there after the handshake.
+    ``advertised_preferred_address`` is offered instead when a NAT or relay forwards it to the
+    listening one."""
     if (stream_handler is None) == (connection_handler is None):
         raise ValueError("give exactly one of stream_handler and connection_handler")
     if host:  # the datapath binds numeric addresses
@@ -472,6 +549,9 @@ async def serve(
         reuse_port=reuse_port,
     )
     engine.binding = binding
+    offered = _listen_preferred(
+        binding, server_config, preferred_address, advertised_preferred_address
+    )
 
     def on_connection(connection: QuicConnection) -> None:
         if stream_handler is not None:
@@ -480,4 +560,30 @@ async def serve(
             _spawn(connection_handler(connection))
 
     engine.on_connection = on_connection
-    return QuicServer(binding, engine)
+    server = QuicServer(binding, engine)
+    server.preferred_address = offered
+    return server
+
+
+def _listen_preferred(
+    binding: Binding,
+    config: ServerConfig,
+    address: tuple[str, int] | None,
+    advertised: tuple[str, int] | None,
+) -> tuple[str, int] | None:
+    """Listen on the preferred address too and offer it (RFC 9000 §9.6); the offered address."""
+    if address is None:
+        return None
+    try:
+        bound = binding.add_socket(address)
+        offered = advertised or (address[0], int(bound[1]))
+        ip = ipaddress.ip_address(offered[0])
+        if ip.is_unspecified:
+            raise ValueError("a preferred address must be one clients reach, not a wildcard")
+    except (ValueError, OSError):
+        binding.close()
+        raise
+    offered = (str(ip), offered[1])
+    offer = (offered, None) if ip.version == 4 else (None, offered)
+    binding.endpoint.server = dataclasses.replace(config, preferred_address=offer)
+    return offered

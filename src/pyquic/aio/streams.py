@@ -209,6 +209,7 @@ class QuicStreamWriter:
     async def _wait(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        self._connection._wait_for_progress(self)
         await waiter
 
     def _on_progress(self) -> None:

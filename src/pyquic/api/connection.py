@@ -645,6 +645,11 @@ class Connection(Handle[ConnectionEvent]):
     def local_address(self) -> tuple[object, ...] | None:
         return self._binding.local_address if self._binding is not None else None
 
+    @property
+    def binding(self) -> ApiBinding | None:
+        """The binding (socket) the connection uses; a client's moves on LOCAL_ADDRESS."""
+        return self._binding
+
     def __repr__(self) -> str:
         role = "server" if self.is_server else "client"
         state = self._core.state.value if self._core is not None else "idle"

@@ -10,19 +10,27 @@ does not send DATAGRAM frames), ORIG_DEST_CID, TlsParam.NEGOTIATED_ALPN and
 TlsParam.HANDSHAKE_INFO.  Supported for ``set_param``, on a client before ``start``:
 LOCAL_ADDRESS, REMOTE_ADDRESS (skips name resolution; the server name stays the SNI),
 SETTINGS, DATAGRAM_RECEIVE_ENABLED and RESUMPTION_TICKET (bytes from RESUMPTION_TICKET_RECEIVED);
-at any time: CLOSE_REASON_PHRASE.  Anything else raises ``ValueError`` naming the parameter.
+at any time: CLOSE_REASON_PHRASE; on a started client once the handshake is confirmed:
+LOCAL_ADDRESS, which migrates the connection to a new socket bound there (port 0: any) with a new
+connection ID and validates the new path (RFC 9000 §9.2, §9.5), as MsQuic does.  REMOTE_ADDRESS
+reads the peer's address of the active path.  Anything else raises ``ValueError`` naming the
+parameter.
 These functions run on the connection's worker.
 """
 
 from __future__ import annotations
 
 import copy
+import errno
 from typing import TYPE_CHECKING
 
 from pyquic.api.params import ConnectionParam, HandshakeInfo, TlsParam, unsupported_param
 from pyquic.api.server_tls import DeferredServerSession
 from pyquic.api.status import QuicStatusError, Status
+from pyquic.core.paths import MigrationError
 from pyquic.core.settings import Settings
+from pyquic.platform.binding import ViaSocket
+from pyquic.platform.execution import now_us
 from pyquic.platform.tls import SessionTicket
 
 if TYPE_CHECKING:
@@ -79,7 +87,8 @@ def get_param(connection: Connection, param: int) -> object:
     if param == ConnectionParam.REMOTE_ADDRESS:
         core = connection.core
         if core is not None:
-            return core.peer_address
+            peer = core.peer_address
+            return peer.remote if isinstance(peer, ViaSocket) else peer
         if connection.remote_address_param is None:
             raise QuicStatusError(Status.INVALID_STATE, "the remote address is not known yet")
         return connection.remote_address_param
@@ -123,6 +132,22 @@ def _address(value: object) -> tuple[str, int]:
     return value[0], value[1]
 
 
+def _migrate(connection: Connection, address: tuple[str, int]) -> None:
+    """A started client moves to a new local address (RFC 9000 §9.2): MsQuic's LOCAL_ADDRESS."""
+    core, binding = _core(connection), connection.binding
+    if binding is None:
+        raise QuicStatusError(Status.INVALID_STATE, "the connection has no socket")
+    try:
+        binding.rebind(address, before_switch=lambda: core.migrate(now_us()))
+    except (MigrationError, ConnectionError) as exc:
+        raise QuicStatusError(Status.INVALID_STATE, str(exc)) from exc
+    except OSError as exc:
+        in_use = exc.errno == errno.EADDRINUSE
+        status = Status.ADDRESS_IN_USE if in_use else Status.ADDRESS_NOT_AVAILABLE
+        raise QuicStatusError(status, str(exc)) from exc
+    binding.touch(core)
+
+
 def set_param(connection: Connection, param: int, value: object) -> None:
     """Set ``param`` (see the module docstring for the supported ones)."""
     if param == ConnectionParam.CLOSE_REASON_PHRASE:
@@ -131,6 +156,9 @@ def set_param(connection: Connection, param: int, value: object) -> None:
         connection.close_reason = value
         return
     if param == ConnectionParam.LOCAL_ADDRESS:
+        if connection.core is not None and not connection.is_server:
+            _migrate(connection, _address(value))
+            return
         _before_start(connection, param)
         connection.local_address_param = _address(value)
     elif param == ConnectionParam.REMOTE_ADDRESS:

@@ -118,6 +118,8 @@ class LocalConnectionIds:
         self._max_active = max_active
         self._is_cid_in_use = is_cid_in_use
         self._entries: dict[int, _LocalCid] = {}
+        self.generation = 0  # bumped whenever the active set changes (the endpoint's routes)
+        self._cid_set: set[bytes] = set()  # the active IDs, for is_local (every packet asks)
         self._next_sequence = 0
         self._retire_prior_to = 0
         first = initial_cid if initial_cid is not None else self._draw_cid()
@@ -152,7 +154,7 @@ class LocalConnectionIds:
 
     def is_local(self, cid: bytes) -> bool:
         """Whether ``cid`` is one of our active (issued, not retired) connection IDs."""
-        return any(entry.cid == cid for entry in self._entries.values())
+        return cid in self._cid_set
 
     def sequence_of(self, cid: bytes) -> int | None:
         """The sequence number of an active ID of ours, or None."""
@@ -259,6 +261,8 @@ class LocalConnectionIds:
                 frame_type=_RETIRE_CID,
             )
         del self._entries[sequence]
+        self._cid_set.discard(entry.cid)
+        self.generation += 1
         return entry.cid
 
     # -- internals -------------------------------------------------------------------------------
@@ -275,7 +279,9 @@ class LocalConnectionIds:
         if seq == 0:
             self._initial = cid
         self._entries[seq] = _LocalCid(cid, self.reset_token(cid), state)
+        self._cid_set.add(cid)
         self._next_sequence = seq + 1
+        self.generation += 1
 
     def _draw_cid(self) -> bytes:
         for _ in range(_MAX_CID_DRAWS):

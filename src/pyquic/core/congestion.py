@@ -184,6 +184,8 @@ class CongestionController(ABC):
         for packet in packets:
             if packet.in_flight:
                 self.bytes_in_flight -= packet.size_bytes
+                if packet.mtu_probe:
+                    continue  # RFC 9000 §14.4: a lost PMTU probe is no sign of congestion
                 if last_loss_sent_us is None or packet.time_sent_us > last_loss_sent_us:
                     last_loss_sent_us = packet.time_sent_us
         if self.bytes_in_flight < 0:

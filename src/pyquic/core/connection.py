@@ -46,6 +46,7 @@ from pyquic.core.frames import ConnectionCloseFrame
 from pyquic.core.key_ring import KeyRing
 from pyquic.core.levels import EncryptionLevel, PacketSpace
 from pyquic.core.loss_detection import LossDetection
+from pyquic.core.mtu_discovery import MtuSearch
 from pyquic.core.pacing import Pacer
 from pyquic.core.packet_header import LongHeader, ShortHeader
 from pyquic.core.qlog import QlogSink, QlogTrace
@@ -121,6 +122,8 @@ class Connection:
         self.versions = versions if versions is not None else tuple(SUPPORTED_VERSIONS)
         self.original_version = info.number
         self.version_chosen = False  # server: the version was settled from the ClientHello
+        # client: this attempt follows a Version Negotiation packet (RFC 9368 §2.1, §4)
+        self.reacted_to_version_negotiation = False
         self.client_hello_prefix = b""
         self.rng = rng
         self.crypto = crypto
@@ -146,7 +149,7 @@ class Connection:
         self.local_parameters: TransportParameters | None = None
         self._init_sending(now_us)
         if is_client:
-            self._start_client(now_us)
+            self.begin_client_attempt()
 
     # --- construction helpers ---------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class Connection:
         self.max_datagram_size = INITIAL_MAX_DATAGRAM_SIZE
         # timers and closing
         self.idle_deadline_us: int | None = now_us + self._idle_timeout_us(handshake=True)
+        self._negotiated_idle_timeout_us: int | None = None  # cached by restart_idle_timer
         self.close_deadline_us: int | None = None
         self.close_frame: ConnectionCloseFrame | None = None
         self.close_pending = False
@@ -208,6 +212,10 @@ class Connection:
         )
         self.loss = LossDetection(self.rtt, self.cc, max_ack_delay_us=settings.max_ack_delay_us)
         self.pacer = Pacer(self.cc, self.rtt) if settings.pacing_enabled else None
+        self.mtu = MtuSearch(  # DPLPMTUD of the active path (RFC 9000 §14.3)
+            missing_probe_count=settings.mtu_discovery_missing_probe_count,
+            search_complete_timeout_us=settings.mtu_discovery_search_complete_timeout_us,
+        )
         self.ack_trackers = {
             space: AckTracker(
                 space,
@@ -229,7 +237,8 @@ class Connection:
             settings.conn_flow_control_window, max_window=settings.conn_flow_control_window_max
         )
 
-    def _start_client(self, now_us: int) -> None:
+    def begin_client_attempt(self) -> None:
+        """Client: a first flight (also the new one after Version Negotiation, RFC 9368 §2.1)."""
         # RFC 9000 §7.2: the client's first Destination CID is random, at least 8 bytes
         self.original_destination_cid = self.rng.randbytes(8)
         self.peer_cids = PeerConnectionIds(
@@ -309,11 +318,18 @@ class Connection:
             if isinstance(event, TrafficSecretReady):
                 self._on_traffic_secret(event)
             elif isinstance(event, TlsHandshakeCompleted):
+                # the peer's parameters are checked first: a connection they fail (a forged
+                # Version Negotiation, RFC 9368 §4) never reports itself connected
+                self._apply_pending_peer_parameters()
                 self._on_handshake_completed(event)
             else:
                 self._events.append(TlsNotice(event))
-        if self.peer_parameters is None and tls.peer_transport_parameters is not None:
-            self._apply_peer_parameters(tls.peer_transport_parameters)
+        self._apply_pending_peer_parameters()
+
+    def _apply_pending_peer_parameters(self) -> None:
+        encoded = self.tls.peer_transport_parameters if self.tls is not None else None
+        if self.peer_parameters is None and encoded is not None:
+            self._apply_peer_parameters(encoded)
 
     def _on_traffic_secret(self, event: TrafficSecretReady) -> None:
         keys = self.crypto.keys_from_secret(event.cipher_suite, event.secret, self.version)
@@ -562,7 +578,13 @@ class Connection:
 
     def restart_idle_timer(self, now_us: int) -> None:
         """On receiving a packet, and on the first ack-eliciting send after it (§10.1)."""
-        timeout = self._idle_timeout_us()
+        timeout = self._negotiated_idle_timeout_us
+        if timeout is None:
+            timeout = self._idle_timeout_us()
+            if self.state is not ConnectionState.HANDSHAKE:
+                # fixed once the handshake is over (both sides' max_idle_timeout are known):
+                # computed once rather than per packet
+                self._negotiated_idle_timeout_us = timeout
         if timeout == 0:
             self.idle_deadline_us = None
             return

@@ -38,13 +38,19 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from functools import partial
 from typing import Literal, TypeAlias, TypeVar, overload
 
 from pyquic.core.cid_manager import MIN_STATELESS_RESET_KEY_LENGTH, stateless_reset_token
 from pyquic.core.connection import Connection, ConnectionState
+from pyquic.core.endpoint_events import (
+    ConnectionClosed,
+    DropReason,
+    EndpointEvent,
+    EndpointStatistics,
+    NewConnection,
+)
 from pyquic.core.errors import QuicError
 from pyquic.core.packet_header import (
     HEADER_FORM_BIT,
@@ -56,6 +62,7 @@ from pyquic.core.packet_header import (
     encode_version_negotiation,
     parse_header,
 )
+from pyquic.core.paths import PreferredOffer, offer_configured_address
 from pyquic.core.qlog import QlogSink
 from pyquic.core.retry import (
     INVALID_TOKEN,
@@ -100,66 +107,6 @@ _GREASE_VERSION_MASK = 0x0F0F0F0F  # RFC 9000 §15: versions 0x?a?a?a?a are rese
 _GREASE_VERSION_BITS = 0x0A0A0A0A
 
 
-class DropReason(Enum):
-    """Why the endpoint dropped a datagram without handing it to a connection."""
-
-    UNPARSABLE = "unparsable"  # not even the invariant header fields (RFC 8999 §5)
-    CID_TOO_LONG = "cid_too_long"  # a v1/v2 long header with a CID over 20 bytes (RFC 9000 §17.2)
-    UNKNOWN_CONNECTION = "unknown_connection"  # a long header, not a new Initial, for no one
-    VERSION_NEGOTIATION = "version_negotiation"  # a VN for no connection (never answered)
-    NOT_A_SERVER = "not_a_server"  # a client endpoint does not accept connections
-    UNSUPPORTED_VERSION_SMALL = "unsupported_version_small"  # RFC 9000 §6.1: below 1200 bytes
-    INITIAL_TOO_SMALL = "initial_too_small"  # RFC 9000 §14.1
-    ORIGINAL_DCID_TOO_SHORT = "original_dcid_too_short"  # RFC 9000 §7.2
-    HANDSHAKE_LIMIT = "handshake_limit"  # ServerConfig.max_handshakes reached
-    INITIAL_NOT_AUTHENTICATED = "initial_not_authenticated"  # no packet of it decrypted
-    TOO_SMALL_FOR_RESET = "too_small_for_reset"  # RFC 9000 §10.3.3: it could be a reset itself
-    STATELESS_RATE_LIMITED = "stateless_rate_limited"  # no stateless answer allowed now
-    INVALID_TOKEN = "invalid_token"  # a Retry token that did not validate (RFC 9000 §8.1.3)
-
-
-@dataclass(slots=True)
-class EndpointStatistics:
-    """Counters of one endpoint (MsQuic's binding and global per-binding counters)."""
-
-    datagrams_received: int = 0
-    bytes_received: int = 0
-    datagrams_sent: int = 0  # connections' datagrams and stateless answers
-    bytes_sent: int = 0
-    dropped: dict[DropReason, int] = field(default_factory=dict)
-    version_negotiation_sent: int = 0
-    stateless_resets_sent: int = 0
-    stateless_resets_received: int = 0  # resets recognised for one of our connections
-    connections_created: int = 0  # client (connect) and server (accepted) connections
-    connections_closed: int = 0  # removed, for any reason
-    connection_errors: int = 0  # connections abandoned because they raised
-    cid_collisions: int = 0  # a connection's CID already routed to another one (not stolen)
-    retries_sent: int = 0  # Retry packets (RFC 9000 §17.2.5)
-    new_tokens_issued: int = 0  # NEW_TOKEN tokens given to connections (RFC 9000 §8.1.3)
-
-    @property
-    def datagrams_dropped(self) -> int:
-        return sum(self.dropped.values())
-
-
-@dataclass(frozen=True, slots=True)
-class NewConnection:
-    """A client opened a connection to this server endpoint (MsQuic's NEW_CONNECTION)."""
-
-    connection: Connection
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed:
-    """A connection reached CLOSED (or raised) and is no longer routed or driven."""
-
-    connection: Connection
-    error: Exception | None = None  # set when the endpoint abandoned a connection that raised
-
-
-EndpointEvent: TypeAlias = NewConnection | ConnectionClosed
-
-
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """What a server endpoint needs to accept connections.
@@ -190,6 +137,7 @@ class ServerConfig:
     issue_new_tokens: bool = True
     retry_token_lifetime_ms: int = 60_000
     new_token_lifetime_ms: int = 24 * 3600 * 1000
+    preferred_address: PreferredOffer | None = None  # (IPv4, IPv6) for all, RFC 9000 §9.6
 
     def __post_init__(self) -> None:
         if self.retry not in ("never", "always", "auto"):
@@ -273,6 +221,7 @@ class _Entry:
     address: Address  # the peer address it is indexed under (for reset detection)
     timer_us: int | None  # its earliest timer when last synced
     handshaking: bool  # a server connection counted against max_handshakes
+    routes_key: tuple[int, bytes, bytes | None] | None = None  # what ``cids`` was computed from
 
 
 class Endpoint:
@@ -307,7 +256,6 @@ class Endpoint:
         self._touched: dict[Connection, None] = {}  # timer changed since connection_timers()
         self._active: dict[Connection, None] = {}  # had input since datagrams_to_send()
         self._recv_ecn = 0  # the ECN codepoint of the datagram being received (RFC 9000 §13.4.1)
-        self._round_robin = 0
         self._stateless_out: deque[tuple[bytes, Address]] = deque()
         self._events: deque[EndpointEvent] = deque()
         self._limiter = _StatelessLimiter(
@@ -498,6 +446,7 @@ class Endpoint:
             )
             if valid is not None:
                 conn.validate_address_by_token(odcid, valid.retry_source_cid or None)
+            offer_configured_address(conn, server.preferred_address)  # RFC 9000 §9.6
             conn.receive_datagram(data, address, now_us, ecn=self._recv_ecn)
         except Exception:  # a faulty TLS factory or connection: refuse, stay up
             self.stats.connection_errors += 1
@@ -506,7 +455,6 @@ class Endpoint:
             # nothing authenticated (garbage, or a forged Initial): keep no state for it
             return self._drop(DropReason.INITIAL_NOT_AUTHENTICATED)
         self._register(conn)
-        self._active[conn] = None
         self._events.append(NewConnection(conn))
         return conn
 
@@ -566,9 +514,16 @@ class Endpoint:
         self.stats.new_tokens_issued += 1
 
     def _deliver(self, conn: Connection, data: bytes, address: Address, now_us: int) -> None:
+        # synced later, once per batch of datagrams (datagram_batches, take_touched), not per
+        # datagram: routes and timers change rarely between two datagrams of a bulk transfer
         self._active[conn] = None
-        self._call(conn, partial(conn.receive_datagram, data, address, now_us, ecn=self._recv_ecn))
-        self._sync(conn)
+        try:
+            conn.receive_datagram(data, address, now_us, ecn=self._recv_ecn)
+        except Exception as exc:  # the _call boundary, inlined on this per-datagram path
+            self.stats.connection_errors += 1
+            entry = self._entries.get(conn)
+            if entry is not None:
+                self._remove(conn, entry, exc)
 
     def _drop(self, reason: DropReason) -> Connection | None:
         """Count a dropped datagram; returns None, what receive_datagram then returns."""
@@ -621,35 +576,35 @@ class Endpoint:
         """Stateless answers, then each connection's datagrams, in batches each sent with one
         IP ECN codepoint (RFC 9000 §13.4; the connection's ``ecn_codepoint``).
 
-        Connections that had input since the last call go first, then the others, each group
-        in an order that rotates by one every call.  With ``max_datagrams`` the endpoint stops
-        asking connections once that many are gathered (a connection's batch is not split).
+        Only connections that had input since they were last asked (a datagram, a timer, an
+        application call: :meth:`touch`) are asked, in the order they had it: a connection
+        with nothing new has nothing new to send, so an idle connection costs nothing here
+        (MsQuic's workers likewise serve only connections with queued operations).  One that
+        sent stays on the list until it has nothing more.  With ``max_datagrams`` the endpoint
+        stops asking once that many are gathered (a connection's batch is not split).
         """
         out = [(list(self._stateless_out), 0)] if self._stateless_out else []
         self._stateless_out.clear()
         count = sum(len(batch) for batch, _ in out)
-        for conn in self._send_order():
+        active, self._active = list(self._active), {}
+        senders: list[Connection] = []
+        for index, conn in enumerate(active):
             if max_datagrams is not None and count >= max_datagrams:
+                senders = active[index:] + senders  # not asked yet: first in line next time
                 break
-            self._active.pop(conn, None)
             batch = self._call(conn, partial(conn.datagrams_to_send, now_us))
             self._sync(conn)  # routes first: the batch may announce new CIDs
             if batch:
                 out.append((batch, conn.ecn_codepoint))
                 count += len(batch)
+                senders.append(conn)  # it may have more (a full batch, a new round)
+        if senders:
+            kept = {conn: None for conn in senders if conn in self._entries}
+            kept.update(self._active)
+            self._active = kept
         self.stats.datagrams_sent += count
         self.stats.bytes_sent += sum(len(data) for batch, _ in out for data, _ in batch)
         return out
-
-    def _send_order(self) -> list[Connection]:
-        conns = list(self._entries)
-        if not conns:
-            return []
-        start = self._round_robin % len(conns)
-        self._round_robin = start + 1
-        rotated = conns[start:] + conns[:start]
-        active = self._active
-        return [c for c in rotated if c in active] + [c for c in rotated if c not in active]
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -693,6 +648,8 @@ class Endpoint:
     def take_touched(self) -> list[Connection]:
         """Connections whose earliest timer changed (or that were removed, timer None) since
         the last call; the timer wheel re-arms them with :meth:`next_timer_us`."""
+        for conn in list(self._active):
+            self._sync(conn)  # those that had input since they were last synced
         touched = list(self._touched)
         self._touched.clear()
         return touched
@@ -714,6 +671,7 @@ class Endpoint:
         entry = self._entries[conn] = _Entry(set(), conn.peer_address, None, handshaking=False)
         self._index_address(conn, entry)
         self.stats.connections_created += 1
+        self._active[conn] = None  # its first flight (a client) or its answer (a server)
         self._sync(conn)
 
     def _sync(self, conn: Connection) -> None:
@@ -724,12 +682,19 @@ class Endpoint:
         if conn.state is ConnectionState.CLOSED:
             self._remove(conn, entry, None)
             return
-        wanted = set(conn.local_cids.active_cids())
-        if not conn.is_client and conn.original_destination_cid:
-            wanted.add(conn.original_destination_cid)
-        if not conn.is_client and conn.retry_source_cid:
-            wanted.add(conn.retry_source_cid)  # the client's Initials after a Retry
-        self._set_routes(conn, entry, wanted)
+        routes_key = (
+            conn.local_cids.generation,
+            conn.original_destination_cid,
+            conn.retry_source_cid,
+        )
+        if routes_key != entry.routes_key:  # the routes change only with these (cheap to test)
+            entry.routes_key = routes_key
+            wanted = set(conn.local_cids.active_cids())
+            if not conn.is_client and conn.original_destination_cid:
+                wanted.add(conn.original_destination_cid)
+            if not conn.is_client and conn.retry_source_cid:
+                wanted.add(conn.retry_source_cid)  # the client's Initials after a Retry
+            self._set_routes(conn, entry, wanted)
         if conn.peer_address != entry.address:  # the peer migrated (RFC 9000 §9)
             self._unindex_address(conn, entry)
             self._index_address(conn, entry)

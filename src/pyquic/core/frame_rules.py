@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from pyquic.core.errors import QuicError, TransportErrorCode
-from pyquic.core.frames import FrameType
+from pyquic.core.frames import AckFrame, ConnectionCloseFrame, FrameType, PaddingFrame
 from pyquic.core.version import PacketType
 
 _PKTS_LETTERS = {
@@ -109,6 +109,11 @@ ALLOWED_FRAME_TYPES: Mapping[PacketType, frozenset[int]] = MappingProxyType(
     }
 )
 ACK_ELICITING_FRAME_TYPES = frozenset(t for t, rule in _TABLE.items() if rule.ack_eliciting)
+# The same rule by parsed frame class, for the receive path (a type test per frame is cheaper
+# than its wire_type): the classes of the types above that are not ack-eliciting.
+NON_ACK_ELICITING_FRAME_CLASSES: frozenset[type] = frozenset(
+    (PaddingFrame, AckFrame, ConnectionCloseFrame)
+)
 PROBING_FRAME_TYPES = frozenset(t for t, rule in _TABLE.items() if rule.probing)
 FLOW_CONTROLLED_FRAME_TYPES = frozenset(t for t, rule in _TABLE.items() if rule.flow_controlled)
 NOT_CONGESTION_CONTROLLED_FRAME_TYPES = frozenset(

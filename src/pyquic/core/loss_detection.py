@@ -265,7 +265,7 @@ class LossDetection:
         lost = self._detect_lost(state, now_us)
         persistent = False
         if lost:
-            persistent = self._in_persistent_congestion(state, lost)
+            persistent = self._in_persistent_congestion(state, _congestion_losses(lost))
             self.cc.on_packets_lost(lost, now_us, persistent_congestion=persistent)
         self.cc.on_packets_acked(newly_acked, now_us, self.rtt)
         # §6.2.1: reset the backoff, except at a client unsure the server validated its address.
@@ -573,7 +573,7 @@ class LossDetection:
             lost = self._detect_lost(state, now_us)
             persistent = False
             if lost:
-                persistent = self._in_persistent_congestion(state, lost)
+                persistent = self._in_persistent_congestion(state, _congestion_losses(lost))
                 self.cc.on_packets_lost(lost, now_us, persistent_congestion=persistent)
             state.trim_acked()
             return TimerOutcome(lost, None, 0, persistent)
@@ -621,3 +621,8 @@ def _check_sent(state: _SpaceState, largest: int, space: PacketSpace, ack: AckFr
             f"ACK of unsent packet {largest} in {space.name}",
             frame_type=ack.wire_type,
         )
+
+
+def _congestion_losses(lost: list[SentPacket]) -> list[SentPacket]:
+    """The lost packets that say something about congestion: not PMTU probes (RFC 9000 §14.4)."""
+    return [packet for packet in lost if not packet.mtu_probe]

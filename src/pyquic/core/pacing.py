@@ -8,6 +8,12 @@ before the next send.  Without an RTT sample there is no rate to pace at, so pac
 (every packet may go now).  The caller does not pace packets of only ACK frames (§7.7) and
 simply does not call :meth:`Pacer.on_sent` for them.
 
+As MsQuic does (msquic-facts, "Pacing": a send allowance plus a 1 ms pacing timer, off when
+RTT < 1 ms): pacing is off while the smoothed RTT is under :data:`MIN_PACING_RTT_US` (a loopback
+or LAN path, where a timer could not be precise enough to matter), and the bucket holds at least
+one :data:`PACING_INTERVAL_US` worth at the current rate, so that a sender whose timer fires up
+to an interval late (an event loop's timers are about that coarse) still keeps the full rate.
+
 Tokens are a float count of bytes; times are integer microseconds (``time_until_send_us`` rounds
 the wait up, so a packet never leaves early).
 """
@@ -21,6 +27,8 @@ from pyquic.core.rtt import RttEstimator
 
 PACING_GAIN = 1.25  # N in RFC 9002 §7.7
 DEFAULT_BURST_PACKETS = 10  # RFC 9002 §7.7: bursts limited to the initial window
+MIN_PACING_RTT_US = 1_000  # MsQuic: no pacing below a 1 ms RTT
+PACING_INTERVAL_US = 1_000  # MsQuic's pacing timer period: the bucket holds at least this much
 
 
 class Pacer:
@@ -45,13 +53,14 @@ class Pacer:
 
     @property
     def enabled(self) -> bool:
-        """Pacing needs an RTT sample (and a positive smoothed RTT)."""
-        return self._rtt.has_sample and self._rtt.smoothed_rtt_us > 0
+        """Pacing needs an RTT sample of at least :data:`MIN_PACING_RTT_US`."""
+        return self._rtt.has_sample and self._rtt.smoothed_rtt_us >= MIN_PACING_RTT_US
 
     @property
     def capacity_bytes(self) -> int:
-        """The bucket size: ``burst_packets`` datagrams."""
-        return self._burst_packets * self._cc.max_datagram_size
+        """The bucket size: ``burst_packets`` datagrams, or one pacing interval at the rate."""
+        burst = self._burst_packets * self._cc.max_datagram_size
+        return max(burst, math.ceil(self.rate_bytes_per_us() * PACING_INTERVAL_US))
 
     def rate_bytes_per_us(self) -> float:
         """N * congestion_window / smoothed_rtt (RFC 9002 §7.7); 0 when disabled."""
@@ -70,11 +79,11 @@ class Pacer:
         """Microseconds to wait before a packet of ``size_bytes`` may be sent; 0 = send now."""
         # Inlined enabled, rate_bytes_per_us and _tokens_at (same arithmetic): a per-datagram call
         rtt = self._rtt
-        if not rtt.has_sample or rtt.smoothed_rtt_us <= 0:
+        if not rtt.has_sample or rtt.smoothed_rtt_us < MIN_PACING_RTT_US:
             return 0
         cc = self._cc
         rate = PACING_GAIN * cc.congestion_window / rtt.smoothed_rtt_us
-        capacity = self._burst_packets * cc.max_datagram_size
+        capacity = max(self._burst_packets * cc.max_datagram_size, rate * PACING_INTERVAL_US)
         tokens = self._tokens
         last = self._last_us
         if last is not None and now_us > last:

@@ -77,7 +77,12 @@ def protect_packet(
 
 
 def unprotect_packet(
-    keys: PacketKeys, packet: BytesLike, pn_offset: int, largest_pn: int | None
+    keys: PacketKeys,
+    packet: BytesLike,
+    pn_offset: int,
+    largest_pn: int | None,
+    *,
+    mask: bytes | None = None,
 ) -> tuple[bytes, int, bytes] | None:
     """Remove protection from one packet: (unprotected header, packet number, payload) or ``None``.
 
@@ -93,7 +98,8 @@ def unprotect_packet(
     sample_offset = pn_offset + SAMPLE_PN_OFFSET
     if pn_offset < 1 or len(packet) < sample_offset + SAMPLE_LENGTH:
         return None
-    mask = keys.header_protection.mask(packet[sample_offset : sample_offset + SAMPLE_LENGTH])
+    if mask is None:  # ``mask``: the caller already computed it from this packet's sample
+        mask = keys.header_protection.mask(packet[sample_offset : sample_offset + SAMPLE_LENGTH])
     first = packet[0]
     # RFC 9001 §5.4.1: unmask the first byte to learn the packet number length
     hp_bits = LONG_HEADER_HP_MASK if first & LONG_HEADER_BIT else SHORT_HEADER_HP_MASK

@@ -12,7 +12,12 @@ RFC 9000 §9.3.3).  The functions here are called by the receive and send paths 
 * probing packets from a new address are answered on that address and move nothing (§9.1);
 * a validation that times out (§8.2.4) abandons the path; a failed active path falls back to the
   previous validated path (§9.3.2);
-* :func:`migrate` is the client's migration to a new local address (§9.2, §9.5).
+* :func:`migrate` is the client's migration to a new local address (§9.2, §9.5);
+* a server offers a preferred address (:func:`offer_preferred_address`, or the endpoint's
+  configured one); a client that allows migration moves there once the handshake is confirmed,
+  with the preferred_address's CID, validating the path (§9.6.1), and sets
+  ``PathSet.rebind_requested`` so that its platform sends from a new local address (a socket of
+  the preferred address's family): the move is then a new path whatever the server sees.
 
 PATH_CHALLENGE frames on the active path ride in the ordinary packets (:mod:`send_path`); frames
 for the other path go in their own datagram, padded to 1200 bytes as far as the anti-amplification
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
 
 Address = Hashable
 HostPort = tuple[str, int]  # an IP address and a port, as the client's peer address
+PreferredOffer = tuple[HostPort | None, HostPort | None]  # a server's (IPv4, IPv6) preference
 MIN_PROBE_DATAGRAM_SIZE = 1200  # RFC 9000 §8.2.1: datagrams with PATH_CHALLENGE are expanded
 AMPLIFICATION_FACTOR = 3  # RFC 9000 §8.1, §9.3
 MIN_PROBE_PACKET_SIZE = 64  # room for a short header, two 9-byte frames and the AEAD tag
@@ -81,7 +87,15 @@ class Path:
 class PathSet:
     """The active path and at most one other (probing or previously active) path."""
 
-    __slots__ = ("active", "other", "preferred_offer", "recv_address", "recv_size", "validations")
+    __slots__ = (
+        "active",
+        "other",
+        "preferred_offer",
+        "rebind_requested",
+        "recv_address",
+        "recv_size",
+        "validations",
+    )
 
     def __init__(self, address: Address) -> None:
         # the handshake's path: its address is validated by the handshake (RFC 9000 §8.1)
@@ -91,7 +105,11 @@ class PathSet:
         self.recv_size = 0
         self.validations = 0  # paths validated by PATH_RESPONSE (for statistics and tests)
         # server: the preferred_address to advertise, IPv4 and IPv6 (RFC 9000 §9.6)
-        self.preferred_offer: tuple[HostPort | None, HostPort | None] | None = None
+        self.preferred_offer: PreferredOffer | None = None
+        # client: the platform is asked to send from a new local address (a new socket) from
+        # now on, because the connection moved to the server's preferred address (RFC 9000
+        # §9.6.1); the platform clears it once it has moved
+        self.rebind_requested = False
 
     def on_datagram(self, address: Address, size: int) -> None:
         """Count a received datagram on its path (RFC 9000 §8.1: bytes received from an address)."""
@@ -418,6 +436,12 @@ def offer_preferred_address(
     conn.paths.preferred_offer = (ipv4, ipv6)
 
 
+def offer_configured_address(conn: Connection, offer: PreferredOffer | None) -> None:
+    """A server endpoint's configured preferred address (none: nothing to offer), RFC 9000 §9.6."""
+    if offer is not None:
+        offer_preferred_address(conn, ipv4=offer[0], ipv6=offer[1])
+
+
 def with_preferred_address(conn: Connection, params: TransportParameters) -> TransportParameters:
     """The server's transport parameters with the offered preferred_address, if any."""
     offer = conn.paths.preferred_offer
@@ -456,5 +480,8 @@ def use_preferred_address(conn: Connection, now_us: int) -> None:
     paths = conn.paths
     paths.active, paths.other = Path(address), paths.active
     conn.peer_address = address
+    # the address family may differ, and a new local port makes the move a new path whichever
+    # address the server sees it on (RFC 9000 §9.6.1, §9.5)
+    paths.rebind_requested = True
     _reset_recovery(conn)  # RFC 9000 §9.4
     start_validation(conn, paths.active, now_us)

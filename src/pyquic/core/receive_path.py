@@ -17,7 +17,8 @@ from pyquic.core import ecn, frame_handlers, key_update, paths, version_negotiat
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frame_parser import parse_frames
-from pyquic.core.frame_rules import is_ack_eliciting
+from pyquic.core.frame_rules import NON_ACK_ELICITING_FRAME_CLASSES
+from pyquic.core.frames import CryptoFrame
 from pyquic.core.levels import LEVEL_OF_PACKET_TYPE, SPACE_OF_LEVEL, EncryptionLevel
 from pyquic.core.packet_header import (
     LongHeader,
@@ -101,9 +102,10 @@ def _receive_packet(
         if not conn.local_cids.is_local(header.destination_cid):
             return False
     level = LEVEL_OF_PACKET_TYPE[packet_type]
-    packet = datagram[: header.packet_end]
-    start = _packet_start(header)
-    return _process_protected(conn, level, packet_type, packet[start:], header, now_us)
+    start, end = header.packet_start, header.packet_end
+    # a 1-RTT packet is usually the whole datagram: no copy then
+    packet = datagram if start == 0 and end == len(datagram) else datagram[start:end]
+    return _process_protected(conn, level, packet_type, packet, header, now_us)
 
 
 def _packet_start(header: LongHeader | ShortHeader) -> int:
@@ -138,14 +140,16 @@ def _process_protected(
     pn_offset = header.pn_offset - _packet_start(header)
     space = SPACE_OF_LEVEL[level]
     tracker = conn.ack_trackers[space]
+    mask = None
     if level is EncryptionLevel.APPLICATION:
-        keys = conn.keys.recv_keys_for_phase(_peek_key_phase(conn, packet, pn_offset), now_us)
+        phase, mask = _peek_key_phase(conn, packet, pn_offset)
+        keys = conn.keys.recv_keys_for_phase(phase, now_us)
     else:
         keys = conn.keys.recv_keys(level)
     if keys is None:
         _buffer_packet(conn, level, packet_type, packet, header)
         return False
-    result = unprotect_packet(keys, packet, pn_offset, tracker.largest_received)
+    result = unprotect_packet(keys, packet, pn_offset, tracker.largest_received, mask=mask)
     if result is None:
         conn.stats.recv_decryption_failures += 1
         return False
@@ -162,7 +166,10 @@ def _process_protected(
     if level is EncryptionLevel.APPLICATION:  # RFC 9000 §9.3: a new peer address?
         largest = tracker.largest_received
         paths.on_packet(conn, frames, packet_number, largest, header.destination_cid, now_us)
-    ack_eliciting = is_ack_eliciting(frame.wire_type for frame in frames)
+    frame_types = {type(frame) for frame in frames}
+    ack_eliciting = not frame_types.issubset(
+        NON_ACK_ELICITING_FRAME_CLASSES
+    )  # RFC 9000 §13.2, RFC 9002 §2
     if conn.qlog is not None:
         conn.qlog.packet_received(
             now_us,
@@ -176,7 +183,8 @@ def _process_protected(
     tracker.on_packet_received(packet_number, ack_eliciting, now_us, ecn=conn.recv_ecn)
     conn.stats.recv_total_packets += 1
     ecn.count_received(conn.stats, conn.recv_ecn)
-    conn.pump_tls()
+    if CryptoFrame in frame_types:
+        conn.pump_tls()  # TLS produces output and events only in answer to CRYPTO data
     conn.return_flow_credit()
     # RFC 9000 §10.1: restarted once the packet was processed successfully, so the 3-PTO floor
     # uses the RTT its ACK frames gave and a handshake completed by it arms the negotiated timeout
@@ -209,13 +217,17 @@ def _on_authenticated(
         conn.loss_peer_validated = True  # RFC 9002 §6.2.2.1: the server processed ours
 
 
-def _peek_key_phase(conn: Connection, packet: bytes, pn_offset: int) -> int:
-    """The Key Phase bit needs header protection removed: use the current keys' mask."""
+def _peek_key_phase(conn: Connection, packet: bytes, pn_offset: int) -> tuple[int, bytes | None]:
+    """The Key Phase bit needs header protection removed: use the current keys' mask.
+
+    Returns the phase and the mask, which is the mask of every phase: header protection keys
+    are not updated (RFC 9001 §6), so unprotecting reuses it instead of computing it again.
+    """
     keys = conn.keys.recv_keys(EncryptionLevel.APPLICATION)
     if keys is None or len(packet) < pn_offset + 20:
-        return conn.keys.key_phase
+        return conn.keys.key_phase, None
     mask = keys.header_protection.mask(packet[pn_offset + 4 : pn_offset + 20])
-    return key_phase(packet[0] ^ (mask[0] & 0x1F))
+    return key_phase(packet[0] ^ (mask[0] & 0x1F)), mask
 
 
 def _buffer_packet(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pyquic.core import ecn, key_update, paths
+from pyquic.core import ecn, key_update, paths, stream_burst
 from pyquic.core.crypto_interface import PacketKeys
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
@@ -42,6 +42,7 @@ from pyquic.core.levels import (
     EncryptionLevel,
     PacketSpace,
 )
+from pyquic.core.mtu_discovery import BASE_DATAGRAM_SIZE, MtuProbeRecord, udp_payload_limit
 from pyquic.core.packet_builder import (
     MIN_INITIAL_DATAGRAM_SIZE,
     PacketPlan,
@@ -82,7 +83,12 @@ def datagrams_to_send(conn: Connection, now_us: int) -> list[tuple[bytes, Addres
     out: list[tuple[bytes, Address]] = []
     if nothing_to_send(conn, now_us):  # the usual answer: skip the limits and the pacer
         return out + paths.other_path_datagrams(conn, now_us)
-    for _ in range(MAX_DATAGRAMS_PER_CALL):
+    _mtu_probe(conn, now_us, out)
+    while len(out) < MAX_DATAGRAMS_PER_CALL:
+        if stream_burst.steady(conn, now_us):  # the bulk fast path (stream_burst's docstring)
+            end = stream_burst.send_burst(conn, now_us, out, MAX_DATAGRAMS_PER_CALL - len(out))
+            if end is not stream_burst.BurstEnd.GENERAL or len(out) >= MAX_DATAGRAMS_PER_CALL:
+                break
         datagram = _build_datagram(conn, now_us)
         if datagram is None:
             break
@@ -233,17 +239,7 @@ def _build_packet(
         return None
     if filler.ack_eliciting and conn.probes_pending[space]:
         conn.probes_pending[space] -= 1
-    packet = seal_packet(
-        plan,
-        keys,
-        conn.version,
-        filler.payload,
-        destination_cid=destination_cid,
-        source_cid=conn.local_cids.initial,
-        token=token,
-        key_phase=conn.keys.key_phase,
-        pad_to=max(pad_to, 0),
-    )
+    packet = _seal(conn, plan, keys, filler.payload, destination_cid, token, max(pad_to, 0))
     _record_sent(conn, level, plan, filler, len(packet), now_us)
     if level is EncryptionLevel.APPLICATION:
         conn.keys.on_packet_sealed(plan.packet_number, len(packet))
@@ -378,6 +374,8 @@ def _record_sent(
     filler: _PacketFiller,
     size: int,
     now_us: int,
+    *,
+    probe: bool = False,
 ) -> None:
     space = SPACE_OF_LEVEL[level]
     sent = SentPacket(
@@ -390,6 +388,7 @@ def _record_sent(
         records=filler.records,
         largest_acked=filler.largest_acked,
         ecn=conn.send_ecn,
+        mtu_probe=probe,
     )
     conn.loss.on_packet_sent(sent)
     conn.ecn.on_packet_sent(space, conn.send_ecn)
@@ -408,7 +407,63 @@ def _record_sent(
             QlogPacketHeader(plan.packet_type, packet_number=plan.packet_number),
             filler.frames or [],
             raw_length=size,
+            is_mtu_probe=probe,
         )
+
+
+# --- path MTU discovery (RFC 9000 §14.3, §14.4) -------------------------------------------------
+
+
+def _mtu_probe(conn: Connection, now_us: int, out: list[tuple[bytes, Address]]) -> None:
+    """Start or follow the active path's DPLPMTUD search; send its probe when one is due."""
+    search = conn.mtu
+    if search.path is not conn.paths.active:
+        if search.path is not None and conn.max_datagram_size != BASE_DATAGRAM_SIZE:
+            set_datagram_size(conn, BASE_DATAGRAM_SIZE)  # a new path starts over (§14.3)
+        params = conn.peer_parameters
+        if not conn.handshake_confirmed or params is None:
+            return  # RFC 9000 §14.3: probing waits for a confirmed handshake
+        limit = udp_payload_limit(conn.settings.maximum_mtu, conn.peer_address)
+        search.start(conn.paths.active, min(limit, params.max_udp_payload_size), now_us)
+    if _amplification_allowance(conn) is not None:
+        return  # RFC 9000 §8.1, §9.3: not on a path whose address is not validated yet
+    size = search.probe_size(now_us)
+    if size is None or not conn.cc.can_send(size):
+        return
+    if conn.keys.send_keys(EncryptionLevel.APPLICATION) is None:
+        return
+    planned = _plan(conn, EncryptionLevel.APPLICATION, size)
+    if planned is None:
+        return
+    plan, keys, _, destination_cid = planned
+    filler = _PacketFiller(plan.max_payload, keep_frames=conn.qlog is not None)
+    filler.add(PingFrame(), MtuProbeRecord(size, search.epoch))  # PING + PADDING (§14.4)
+    packet = _seal(conn, plan, keys, filler.payload, destination_cid, b"", size)
+    _record_sent(conn, EncryptionLevel.APPLICATION, plan, filler, len(packet), now_us, probe=True)
+    conn.keys.on_packet_sealed(plan.packet_number, len(packet))
+    search.on_probe_sent(size)
+    conn.bytes_sent += len(packet)
+    paths.on_sent(conn, len(packet))
+    out.append((packet, conn.peer_address))
+
+
+def set_datagram_size(conn: Connection, size: int) -> None:
+    """The active path's datagram size changed: packets and the congestion controller follow."""
+    conn.max_datagram_size = size
+    conn.cc.set_max_datagram_size(size)
+    conn.stats.send_path_mtu = size
+
+
+def _mtu_probe_record(
+    conn: Connection, record: MtuProbeRecord, acked: bool, space: PacketSpace
+) -> None:
+    search = conn.mtu
+    if record.epoch != search.epoch:
+        return  # a probe of an abandoned search
+    if not acked:
+        search.on_probe_lost(record.size, conn.now_us)
+    elif search.on_probe_acked(record.size, conn.now_us):
+        set_datagram_size(conn, search.current)  # RFC 9000 §14.3: the larger size is confirmed
 
 
 # --- closing ----------------------------------------------------------------------------------
@@ -452,6 +507,19 @@ def _one_frame_packet(
         return None
     conn.next_packet_number[space] += 1
     pad_to = MIN_INITIAL_DATAGRAM_SIZE if level is EncryptionLevel.INITIAL and conn.is_client else 0
+    return _seal(conn, plan, keys, payload, destination_cid, token, min(pad_to, space_left))
+
+
+def _seal(
+    conn: Connection,
+    plan: PacketPlan,
+    keys: PacketKeys,
+    payload: bytearray,
+    destination_cid: bytes,
+    token: bytes,
+    pad_to: int,
+) -> bytes:
+    """The protected packet of ``plan`` with this connection's version, CIDs and key phase."""
     return seal_packet(
         plan,
         keys,
@@ -461,7 +529,7 @@ def _one_frame_packet(
         source_cid=conn.local_cids.initial,
         token=token,
         key_phase=conn.keys.key_phase,
-        pad_to=min(pad_to, space_left),
+        pad_to=pad_to,
     )
 
 
@@ -644,6 +712,7 @@ _RECORD_HANDLERS: dict[type, Callable[..., None]] = {
     NewConnectionIdFrame: _new_connection_id,
     RetireConnectionIdFrame: _retire_connection_id,
     NewTokenFrame: _new_token,
+    MtuProbeRecord: _mtu_probe_record,
 }
 
 
@@ -651,10 +720,14 @@ _RECORD_HANDLERS: dict[type, Callable[..., None]] = {
 
 
 def on_version_negotiation(conn: Connection, packet: VersionNegotiationPacket, now_us: int) -> bool:
-    if conn.version.number in packet.supported_versions:
-        return False  # RFC 9000 §6.2: a VN listing our version is discarded
+    """RFC 9000 §6.2, RFC 9368 §2.1, §4: ignore the packet, start a new attempt in a version
+    both support (:mod:`pyquic.core.version_restart`), or abandon the attempt."""
+    from pyquic.core import version_restart
     from pyquic.core.connection import ConnectionState
 
+    outcome = version_restart.on_version_negotiation(conn, packet, now_us)
+    if outcome is not version_restart.Outcome.ABANDON:
+        return outcome is version_restart.Outcome.RESTARTED
     conn.state = ConnectionState.CLOSED
     conn.emit(
         ConnectionTerminated(

@@ -38,6 +38,7 @@ from pyquic.core.frames import (
     StreamsBlockedFrame,
 )
 from pyquic.core.levels import EncryptionLevel, PacketSpace
+from pyquic.core.mtu_discovery import MtuProbeRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ FrameRecord: TypeAlias = (
     | PathResponseFrame
     | DatagramFrame
     | AckFrequencyFrame
+    | MtuProbeRecord
 )
 
 
@@ -110,3 +112,4 @@ class SentPacket:
     largest_acked: int | None = None  # Largest Acknowledged of our ACK frame in it (§13.2.4)
     is_probe: bool = False
     ecn: int = 0  # the IP ECN codepoint it was sent with (RFC 9000 §13.4.2)
+    mtu_probe: bool = False  # a PMTU probe: its loss is no congestion signal (RFC 9000 §14.4)

@@ -8,8 +8,11 @@ first of its versions the client offers (RFC 9368 §2.3), and, when that differs
 of the client's first Initial, installs Initial keys of the new version for the same Destination
 CID (RFC 9368 §4, RFC 9369 §4) and starts TLS again with the new parameters.  The client switches
 when an Initial of an offered version arrives.  Both then check the peer's version_information
-(RFC 9368 §5); a mismatch is VERSION_NEGOTIATION_ERROR.  v1 and v2 are compatible with each other
-in both directions (RFC 9369 §4).
+(RFC 9368 §4); a mismatch is VERSION_NEGOTIATION_ERROR.  v1 and v2 are compatible with each other
+in both directions (RFC 9369 §4).  A client that restarted after a Version Negotiation packet
+(:mod:`pyquic.core.version_restart`) offers only its new version and, once the server's parameters
+arrive, checks that their Available Versions would have led it to the same choice (RFC 9368 §4,
+§8), which defeats a forged Version Negotiation packet.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pyquic.core.transport_params import (
     VersionInformation,
     parse_transport_parameters,
 )
-from pyquic.core.version import SUPPORTED_VERSIONS, version_info
+from pyquic.core.version import QUIC_V1, SUPPORTED_VERSIONS, version_info
+from pyquic.core.version_restart import select_version
 
 if TYPE_CHECKING:
     from pyquic.core.connection import Connection
@@ -51,8 +55,10 @@ def with_version_information(conn: Connection, params: TransportParameters) -> T
         return params
     chosen = conn.version.number
     available = tuple(conn.versions)
+    if conn.reacted_to_version_negotiation:
+        available = (chosen,)  # the new first flight is compatible with itself only
     if chosen not in available:
-        available = (chosen, *available)  # RFC 9368 §5: the client's list includes its choice
+        available = (chosen, *available)  # RFC 9368 §3: the client's list includes its choice
     return dataclasses.replace(params, version_information=VersionInformation(chosen, available))
 
 
@@ -133,6 +139,7 @@ def client_switch(conn: Connection, version: int) -> bool:
         not conn.is_client
         or not _enabled(conn)
         or conn.peer_parameters is not None
+        or conn.reacted_to_version_negotiation  # it offered no other version (version_restart)
         or conn.keys.can_send(EncryptionLevel.HANDSHAKE)
         or version not in conn.versions
         or version_info(version) is None
@@ -156,10 +163,13 @@ def _switch(conn: Connection, version: int) -> None:
 
 
 def check_peer_version_information(conn: Connection, params: TransportParameters) -> None:
-    """RFC 9368 §5: the peer's Chosen Version matches what the packets say; no downgrade."""
+    """RFC 9368 §4: the peer's Chosen Version matches what the packets say; no downgrade."""
     if not _enabled(conn):
         return
     info = params.version_information
+    if conn.is_client and conn.reacted_to_version_negotiation:
+        _check_after_version_negotiation(conn, info)
+        return
     if conn.is_client:
         if info is None:
             if conn.version.number != conn.original_version:
@@ -174,3 +184,24 @@ def check_peer_version_information(conn: Connection, params: TransportParameters
         raise QuicError(_VNE, "client's chosen version differs from its first Initial's")
     if conn.version.number not in info.available_versions:
         raise QuicError(_VNE, "negotiated a version the client did not offer")
+
+
+def _check_after_version_negotiation(conn: Connection, info: VersionInformation | None) -> None:
+    """RFC 9368 §4: a client that reacted to Version Negotiation checks that the server's
+    Available Versions would have led it to the same version (no forged downgrade)."""
+    negotiated = conn.version.number
+    if info is None:
+        if negotiated != QUIC_V1:
+            raise QuicError(_VNE, "version_information missing after Version Negotiation")
+        info = VersionInformation(QUIC_V1, (QUIC_V1,))  # RFC 9368 §8: QUIC v1 servers
+    if info.chosen_version != negotiated:
+        raise QuicError(_VNE, "server's chosen version differs from the negotiated one")
+    if not info.available_versions:
+        raise QuicError(_VNE, "server's Available Versions is empty after Version Negotiation")
+    would_choose = select_version(conn.versions, (*info.available_versions, negotiated))
+    if would_choose != negotiated:
+        raise QuicError(
+            _VNE,
+            f"downgrade: the server's versions would have given {would_choose or 0:#010x}, "
+            f"not {negotiated:#010x}",
+        )

@@ -19,6 +19,7 @@ revolution ahead shares a slot with nearer ones and is told apart by its tick.
   entry.  Recomputing scans slots in tick order from the cursor and stops at the first tick that
   holds an entry; only when nothing lies within one revolution does it fall back to the minimum
   over all entries (O(n), and only while every timer is that far away, such as idle timeouts).
+  A wheel of a few entries skips the walk: the minimum over them is cheaper.
 
 Deadlines are integer microseconds on the clock of :func:`pyquic.platform.execution.now_us`; the
 wheel never reads a clock itself.
@@ -35,6 +36,10 @@ K = TypeVar("K", bound=Hashable)
 
 DEFAULT_SLOT_GRANULARITY_US = 1_000
 DEFAULT_SLOT_COUNT = 512
+# up to this many entries, the earliest is found by min() over all of them rather than by
+# walking up to a revolution of slots (one connection with only its idle timer left would
+# otherwise cost a 512-slot walk each time its earliest timer moves)
+_SCAN_MIN_ENTRIES = 64
 
 
 class TimerWheel(Generic[K]):
@@ -65,7 +70,9 @@ class TimerWheel(Generic[K]):
             raise ValueError("slot_granularity_us and slot_count must be positive")
         self._granularity_us = slot_granularity_us
         self._slot_count = slot_count
-        self._slots: list[dict[K, int]] = [{} for _ in range(slot_count)]
+        # a slot's dict is made when an entry first lands there (a wheel per client connection
+        # would otherwise start with slot_count empty dicts)
+        self._slots: list[dict[K, int] | None] = [None] * slot_count
         self._deadlines: dict[K, int] = {}
         self._cursor_tick = 0  # no entry lies in an earlier tick
         self._next_cache: int | None = None
@@ -97,7 +104,9 @@ class TimerWheel(Generic[K]):
         """Schedule ``key`` at ``deadline_us`` (replacing its entry), or remove it if None."""
         old = self._deadlines.pop(key, None)
         if old is not None:
-            del self._slots[(old // self._granularity_us) % self._slot_count][key]
+            old_slot = self._slots[(old // self._granularity_us) % self._slot_count]
+            assert old_slot is not None
+            del old_slot[key]
             if self._next_valid and old == self._next_cache:
                 self._next_valid = False
         if deadline_us is None:
@@ -105,7 +114,11 @@ class TimerWheel(Generic[K]):
         tick = deadline_us // self._granularity_us
         if not self._deadlines or tick < self._cursor_tick:
             self._cursor_tick = tick  # an empty wheel has no invariant to keep: start here
-        self._slots[tick % self._slot_count][key] = deadline_us
+        index = tick % self._slot_count
+        slot = self._slots[index]
+        if slot is None:
+            slot = self._slots[index] = {}
+        slot[key] = deadline_us
         self._deadlines[key] = deadline_us
         if self._next_valid and (self._next_cache is None or deadline_us < self._next_cache):
             self._next_cache = deadline_us
@@ -115,8 +128,7 @@ class TimerWheel(Generic[K]):
         self.update(key, None)
 
     def clear(self) -> None:
-        for slot in self._slots:
-            slot.clear()
+        self._slots = [None] * self._slot_count
         self._deadlines.clear()
         self._next_cache = None
         self._next_valid = True
@@ -133,11 +145,16 @@ class TimerWheel(Generic[K]):
     def _find_earliest(self) -> int | None:
         if not self._deadlines:
             return None
+        if len(self._deadlines) <= _SCAN_MIN_ENTRIES:
+            return min(self._deadlines.values())  # a few entries: cheaper than walking the slots
         cursor = self._cursor_tick
         granularity, slots, count = self._granularity_us, self._slots, self._slot_count
         for tick in range(cursor, cursor + count):
             earliest: int | None = None
-            for deadline in slots[tick % count].values():
+            slot = slots[tick % count]
+            if slot is None:
+                continue
+            for deadline in slot.values():
                 if deadline // granularity == tick and (earliest is None or deadline < earliest):
                     earliest = deadline
             if earliest is not None:
@@ -154,6 +171,8 @@ class TimerWheel(Generic[K]):
         expired: list[tuple[int, K]] = []
         for tick in range(cursor, cursor + span):
             slot = self._slots[tick % self._slot_count]
+            if slot is None:
+                continue
             due = [(deadline, key) for key, deadline in slot.items() if deadline <= now_us]
             for _, key in due:
                 del slot[key]

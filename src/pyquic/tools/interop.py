@@ -18,9 +18,14 @@ does), which the runner's readiness probe needs.  It prints ``listening on HOST:
 ready and stops on SIGTERM or SIGINT.
 
 rebind-port and rebind-addr are transfers (the network rebinds the client; the server validates
-the new path).  Not supported yet (127): connectionmigration (the client cannot migrate through
-the asyncio layer).  zerortt resumes with 0-RTT enabled; whether early data is
-really sent depends on the core's 0-RTT support.
+the new path).  connectionmigration: the server also listens on another port of its host and
+offers it as its preferred_address (RFC 9000 §9.6); a client moves there by itself once the
+handshake is confirmed, from a new local port, with the preferred address's connection ID, and
+validates the new path (RFC 9000 §9.6.1).  The public runner gives that name to one side only
+(older versions to the server, newer ones to the client), so a client run with it that was not
+offered a preferred address migrates actively instead: a new local port and a new connection ID
+(RFC 9000 §9.2, §9.5); either way it fails if it never moved.  zerortt resumes with 0-RTT
+enabled; whether early data is really sent depends on the core's 0-RTT support.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -78,6 +85,7 @@ class Case:
     ecn: bool = False
     v2: bool = False
     multiconnect: bool = False  # one connection per file
+    migration: bool = False  # server: offer a preferred address; client: move to a new path
 
 
 _TRANSFER = Case()
@@ -106,11 +114,10 @@ CASES: Mapping[str, Case] = {
     # the new path), so they are transfers here too when an endpoint is run with their name.
     "rebind-port": _TRANSFER,
     "rebind-addr": _TRANSFER,
+    "connectionmigration": Case(migration=True),
 }
-# Known to the runner, not implemented here yet: the endpoint answers 127.
-UNSUPPORTED: Mapping[str, str] = {
-    "connectionmigration": "no preferred_address / active migration through pyquic.aio yet",
-}
+# Known to the runner, not implemented here yet: the endpoint answers 127 (none at present).
+UNSUPPORTED: Mapping[str, str] = {}
 
 
 def _log(role: str, message: str) -> None:
@@ -131,6 +138,10 @@ _ENVIRONMENT: Mapping[str, tuple[str, str | None]] = {  # option: (variable, def
     "host": ("HOST", "::"),
     "keylog": ("SSLKEYLOGFILE", None),
     "qlog_dir": ("QLOGDIR", None),
+    # connectionmigration: the preferred address's port, and the address to offer instead when a
+    # relay forwards it (``HOST:PORT`` or ``[HOST]:PORT``)
+    "preferred_port": ("PREFERRED_PORT", "0"),
+    "preferred_address": ("PREFERRED_ADDRESS", None),
 }
 
 
@@ -228,8 +239,10 @@ async def _serve(args: argparse.Namespace, case: Case, configuration: QuicConfig
             connection_handler=handle,
             retry="always" if case.retry else "never",
             versions=(QUIC_V2, QUIC_V1) if case.v2 else None,
+            preferred_address=_preferred_listen(args, case),
+            advertised_preferred_address=_preferred_advertised(args, case),
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         _log("server", f"error: cannot listen on {format_address(args.host, args.port)}: {exc}")
         return 1
     stop = asyncio.Event()
@@ -237,6 +250,8 @@ async def _serve(args: argparse.Namespace, case: Case, configuration: QuicConfig
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     host, port = server.local_address[0], server.local_address[1]
+    if server.preferred_address is not None:
+        _log("server", f"preferred address {format_address(*server.preferred_address)}")
     print(f"pyquic interop server: {LISTENING} {format_address(str(host), int(str(port)))}")
     sys.stdout.flush()
     try:
@@ -246,6 +261,38 @@ async def _serve(args: argparse.Namespace, case: Case, configuration: QuicConfig
         server.close()
         await server.wait_closed()
     return 0
+
+
+def _preferred_listen(args: argparse.Namespace, case: Case) -> tuple[str, int] | None:
+    """Where connectionmigration's server also listens, for its preferred address (§9.6)."""
+    if not case.migration:
+        return None
+    return _preferred_host(args.host), int(getattr(args, "preferred_port", None) or 0)
+
+
+def _preferred_advertised(args: argparse.Namespace, case: Case) -> tuple[str, int] | None:
+    """The preferred address to offer instead of the listening one (a relay forwards it)."""
+    advertised = getattr(args, "preferred_address", None)
+    if not case.migration or not advertised:
+        return None
+    host, _, port = str(advertised).rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _preferred_host(host: str) -> str:
+    """The address to offer as preferred (RFC 9000 §9.6): the listening address itself, or for
+    a wildcard one of the host's own addresses (IPv4 first), as clients must reach it."""
+    try:
+        if not ipaddress.ip_address(host or "::").is_unspecified:
+            return host
+    except ValueError:
+        return host  # reported by serve()
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_DGRAM)
+    except OSError:
+        infos = []
+    found = sorted({str(info[4][0]) for info in infos}, key=lambda a: (":" in a, a))
+    return found[0] if found else "127.0.0.1"
 
 
 async def _answer(root: Path, reader: QuicStreamReader, writer: QuicStreamWriter) -> None:
@@ -297,7 +344,10 @@ async def _client(args: argparse.Namespace, case: Case, configuration: QuicConfi
         except (ConnectionError, OSError) as exc:
             _log("client", f"error: cannot connect: {exc}")
             return 1
+        migration = _start_migration(connection) if case.migration else None
         failures = await _fetch_batch(connection, case, target.host, target.port, batch, output)
+        if migration is not None:
+            failures += await _migration_outcome(migration)
         if case.resumption and index == 0:
             ticket = await _wait_ticket(connection)
         if resume:
@@ -363,6 +413,33 @@ async def _fetch_batch(
         if updater is not None:
             updater.cancel()
     return [message for message in results if message is not None]
+
+
+def _start_migration(connection: QuicConnection) -> asyncio.Task[str]:
+    """A task that makes sure the connection moves to a new path once the handshake is
+    confirmed: to the server's preferred address (the connection does that itself) or, when none
+    was offered, to a new local port (RFC 9000 §9.2).  Its result says which."""
+    original = connection.get_extra_info("peername")
+
+    async def migrate() -> str:
+        await connection.wait_confirmed()
+        if connection.get_extra_info("peername") != original:
+            return (
+                f"moved to the server's preferred address {connection.get_extra_info('peername')}"
+            )
+        local = await connection.migrate()
+        return f"migrated to local address {local}"
+
+    return asyncio.get_running_loop().create_task(migrate())
+
+
+async def _migration_outcome(task: asyncio.Task[str]) -> list[str]:
+    """Log how the connection migrated; the failure when it did not."""
+    try:
+        _log("client", await asyncio.wait_for(task, CLOSE_TIMEOUT_S))
+    except (ConnectionError, OSError, RuntimeError, TimeoutError) as exc:
+        return [f"no migration: {exc!r}"]
+    return []
 
 
 async def _update_keys(connection: QuicConnection) -> None:

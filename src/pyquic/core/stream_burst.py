@@ -1,0 +1,183 @@
+"""Bulk sending: 1-RTT packets that carry only stream data, built in one tight loop (issue 6).
+
+In a bulk transfer nearly every packet has the same shape: a short header and one STREAM frame
+that fills it.  The general builder (:mod:`pyquic.core.send_path`) asks every frame source for
+every packet (ACK, CRYPTO, HANDSHAKE_DONE, tokens, path frames, flow control, CIDs, each stream's
+control frames), which is most of a packet's cost in Python.  This module checks *once per call*
+that the connection is in that steady state, then builds each packet directly:
+
+* per call: only 1-RTT keys are left, the peer's address is validated and no new path is being
+  probed (no amplification limit, RFC 9000 §8.1), no probe is due (RFC 9002 §6.2.4), no ACK is
+  due (RFC 9000 §13.2.1), no control frame and no CRYPTO data waits, the keys are not worn
+  (RFC 9001 §6.6), no qlog trace records frames;
+* per packet: the congestion window and the pacer (RFC 9002 §7, §7.7), the next stream in
+  priority order, a chunk of its data (lost ranges first, then new data within flow control,
+  RFC 9000 §4.1), the header (RFC 9000 §17.3.1) and one STREAM frame without a Length field
+  (RFC 9000 §19.8: it extends to the end of the packet) written into one buffer, sealed and
+  header-protected in place (:func:`~pyquic.core.packet_protection.protect_packet`), and a
+  :class:`~pyquic.core.sent_packet.SentPacket` recorded exactly as the general path records one.
+
+It stops at the first thing the general builder must handle (a stream with a control frame due,
+data held back by flow control, an empty stream) and says so; the caller then continues with
+the general builder, so a packet is never lost or built differently in substance.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pyquic.core import paths
+from pyquic.core.levels import EncryptionLevel, PacketSpace
+from pyquic.core.packet_builder import AEAD_TAG_LENGTH, MIN_ONE_RTT_PN_LENGTH
+from pyquic.core.packet_number import packet_number_length
+from pyquic.core.packet_protection import min_payload_length, protect_packet
+from pyquic.core.send_plan import peer_cid_limit
+from pyquic.core.sent_packet import SentPacket, StreamChunk
+from pyquic.core.varint import push_varint, varint_size
+
+if TYPE_CHECKING:
+    from pyquic.core.connection import Address, Connection
+
+__all__ = ["BurstEnd", "send_burst"]
+
+_APP = EncryptionLevel.APPLICATION
+_SPACE = PacketSpace.APPLICATION
+_EARLY_LEVELS = (EncryptionLevel.INITIAL, EncryptionLevel.EARLY_DATA, EncryptionLevel.HANDSHAKE)
+_STREAM_OFF_FIN = 0x08  # STREAM frame type bits (RFC 9000 §19.8): OFF 0x04, LEN 0x02, FIN 0x01
+_SHORT_HEADER_FIXED = 0x40  # RFC 9000 §17.3.1
+_KEY_PHASE_BIT = 0x04
+_MAX_BURST_PN_LENGTH_SLACK = 64  # packets a burst may add before its pn length is re-derived
+
+
+class BurstEnd(Enum):
+    """Why a burst stopped."""
+
+    LIMITED = "limited"  # the congestion window or the pacer: nothing more now
+    IDLE = "idle"  # no stream has anything to send
+    GENERAL = "general"  # something the general builder must do (or check) next
+
+
+def steady(conn: Connection, now_us: int) -> bool:
+    """Whether the connection is in the bulk steady state (the module docstring's list)."""
+    keys = conn.keys
+    if conn.qlog is not None or not keys.can_send(_APP):
+        return False
+    for early in _EARLY_LEVELS:
+        if keys.can_send(early):
+            return False
+    if not conn.address_validated or paths.amplification_allowance(conn) is not None:
+        return False  # RFC 9000 §8.1, §9.3: bytes on an unvalidated path are limited
+    probes = conn.probes_pending
+    if probes[PacketSpace.INITIAL] or probes[PacketSpace.HANDSHAKE] or probes[_SPACE]:
+        return False
+    deadline = conn.ack_trackers[_SPACE].ack_deadline_us()
+    if deadline is not None and deadline <= now_us:
+        return False  # the general builder puts the ACK in front of the data
+    if keys.packets_in_phase >= keys.confidentiality_limit * 3 // 4 or (
+        keys.bytes_in_phase >= conn.settings.max_bytes_per_key
+    ):
+        return False  # a key update is due first (RFC 9001 §6.6)
+    assert conn.peer_cids is not None
+    return not (
+        conn.handshake_done_pending
+        or conn.crypto_streams[_APP].has_pending
+        or paths.wants_to_send(conn)
+        or conn.new_tokens_pending
+        or conn.recv_window.max_data_due
+        or conn.send_credit.blocked
+        or conn.streams.has_control_frames
+        or conn.local_cids.wants_to_issue(peer_cid_limit(conn))
+        or conn.peer_cids.wants_to_send()
+    )
+
+
+def send_burst(
+    conn: Connection, now_us: int, out: list[tuple[bytes, Address]], max_datagrams: int
+) -> BurstEnd:
+    """Append up to ``max_datagrams`` single-packet datagrams of stream data to ``out``.
+
+    The caller checked :func:`steady`.  Returns why it stopped; with ``LIMITED`` the pacing
+    deadline (if any) is set on the connection as the general path sets it.
+    """
+    keys = conn.keys.send_keys(_APP)
+    assert keys is not None and conn.peer_cids is not None
+    size_limit = conn.max_datagram_size
+    cc, pacer, streams, credit = conn.cc, conn.pacer, conn.streams, conn.send_credit
+    first_pn = conn.next_packet_number[_SPACE]
+    largest_acked = conn.loss.largest_acked(_SPACE)
+    pn_length = max(
+        packet_number_length(first_pn + _MAX_BURST_PN_LENGTH_SLACK, largest_acked),
+        MIN_ONE_RTT_PN_LENGTH,  # as plan_packet: tolerate reordering (packet_builder)
+    )
+    first_byte = _SHORT_HEADER_FIXED | (pn_length - 1)
+    if conn.keys.key_phase:
+        first_byte |= _KEY_PHASE_BIT
+    header_prefix = bytes((first_byte,)) + conn.peer_cids.current
+    header_length = len(header_prefix) + pn_length
+    pn_mask = (1 << (8 * pn_length)) - 1
+    min_payload = min_payload_length(pn_length)
+    room_after_header = size_limit - header_length - AEAD_TAG_LENGTH
+    for _ in range(max_datagrams):
+        if not cc.can_send(size_limit):
+            return BurstEnd.LIMITED
+        if pacer is not None:
+            wait = pacer.time_until_send_us(size_limit, now_us)
+            if wait > 0:
+                conn.pacing_deadline_us = now_us + wait
+                return BurstEnd.LIMITED
+        stream = streams.next_sendable(credit.credit)
+        if stream is None:
+            return BurstEnd.IDLE
+        send = stream.send
+        if send is None or (stream.recv is not None and stream.recv.has_pending()):
+            return BurstEnd.GENERAL  # its control frames go through the general builder
+        stream_id = stream.stream_id
+        # type byte, ID, Offset (bounded by the highest offset sent), no Length: §19.8
+        frame_overhead = 1 + varint_size(stream_id) + varint_size(send.sent_offset)
+        chunk = send.next_chunk(room_after_header - frame_overhead, credit.credit)
+        if chunk is None:
+            return BurstEnd.GENERAL  # blocked (STREAM_DATA_BLOCKED) or a state to handle there
+        packet_number = conn.next_packet_number[_SPACE]
+        buf = bytearray(header_prefix)
+        buf += (packet_number & pn_mask).to_bytes(pn_length, "big")
+        offset, data = chunk.offset, chunk.data
+        frame_type = _STREAM_OFF_FIN | (0x04 if offset else 0) | (0x01 if chunk.fin else 0)
+        frame_length = 1 + varint_size(stream_id) + (varint_size(offset) if offset else 0)
+        frame_length += len(data)
+        if frame_length < min_payload:  # PADDING first: the frame runs to the end (§19.1)
+            buf += bytes(min_payload - frame_length)
+        buf.append(frame_type)
+        push_varint(buf, stream_id)
+        if offset:
+            push_varint(buf, offset)
+        buf += data
+        payload_length = len(buf) - header_length
+        buf += bytes(AEAD_TAG_LENGTH)
+        size = protect_packet(keys, buf, header_length, packet_number, pn_length, payload_length)
+        credit.on_sent(chunk.new_bytes)
+        _record(conn, packet_number, size, StreamChunk(stream_id, offset, len(data), chunk.fin))
+        conn.stats.record_packet_sent(size, ack_eliciting=True, stream_bytes=len(data))
+        conn.bytes_sent += size
+        if pacer is not None:
+            pacer.on_sent(size, now_us)
+        paths.on_sent(conn, size)
+        out.append((bytes(buf), conn.peer_address))
+        if packet_number - first_pn >= _MAX_BURST_PN_LENGTH_SLACK:
+            return BurstEnd.GENERAL  # re-derive the packet number length
+    return BurstEnd.GENERAL
+
+
+def _record(conn: Connection, packet_number: int, size: int, chunk: StreamChunk) -> None:
+    """What the general path's ``_record_sent`` does for an ack-eliciting 1-RTT packet."""
+    now_us = conn.now_us
+    ecn = conn.send_ecn
+    conn.loss.on_packet_sent(
+        SentPacket(packet_number, _SPACE, now_us, size, True, True, [chunk], None, False, ecn)
+    )
+    conn.ecn.on_packet_sent(_SPACE, ecn)
+    conn.next_packet_number[_SPACE] = packet_number + 1
+    conn.keys.on_packet_sealed(packet_number, size)
+    if not conn.ack_eliciting_sent_since_receive:
+        conn.ack_eliciting_sent_since_receive = True
+        conn.restart_idle_timer(now_us)  # RFC 9000 §10.1
