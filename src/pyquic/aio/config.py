@@ -33,6 +33,7 @@ from pyquic.platform.tls import (
 from pyquic.platform.tls.certificates import PeerVerifier
 from pyquic.platform.tls.config import DEFAULT_CIPHER_SUITES
 from pyquic.platform.tls.keylog import KeyLogSink
+from pyquic.platform.tls.tickets import AntiReplay, SingleUseTicketRegistry
 
 DEFAULT_SETTINGS = Settings(peer_bidi_stream_count=100, peer_unidi_stream_count=100)
 
@@ -72,7 +73,7 @@ class QuicConfiguration:
     require_client_certificate: bool = False  # server: mutual TLS
     keylog_file: str | None = None  # NSS key log; defaults to $SSLKEYLOGFILE
     session_ticket: SessionTicket | None = None  # client: resume with this ticket
-    enable_early_data: bool = False
+    enable_early_data: bool = False  # client: send 0-RTT; server: offer and accept it
     qlog_dir: str | None = None  # a qlog trace per connection in this directory
     # TLS 1.3 suites in preference order (e.g. only CHACHA20_POLY1305_SHA256); None: the defaults
     cipher_suites: Sequence[CipherSuite | int] | None = None
@@ -90,6 +91,7 @@ class QuicConfiguration:
         self._verifier: PeerVerifier | None = None
         self._keylog: KeyLogSink | None = None
         self._sealer: TicketSealer | None = None
+        self._anti_replay: AntiReplay | None = None  # one per server configuration
 
     @property
     def alpn(self) -> tuple[bytes, ...]:
@@ -138,6 +140,13 @@ class QuicConfiguration:
             raise ValueError("a server needs certificate_file and private_key_file (or credential)")
         if self._sealer is None:
             self._sealer = TicketSealer.generate(os.urandom, time.time())
+        # 0-RTT offered in tickets and accepted (MsQuic's QUIC_SERVER_RESUME_AND_ZERORTT), each
+        # ticket's early data at most once (RFC 8446 §8.1)
+        zero_rtt = self.enable_early_data or (
+            self.settings.server_resumption_level == "resume_and_zerortt"
+        )
+        if zero_rtt and self._anti_replay is None:
+            self._anti_replay = AntiReplay(single_use=SingleUseTicketRegistry())
         return TlsConfig(
             is_client=False,
             cipher_suites=self._suites,
@@ -146,6 +155,8 @@ class QuicConfiguration:
             verifier=self.verifier() if self.require_client_certificate else None,
             require_client_certificate=self.require_client_certificate,
             ticket_sealer=self._sealer,
+            enable_early_data=zero_rtt,
+            anti_replay=self._anti_replay if zero_rtt else None,
             keylog=self.keylog(),
         )
 

@@ -93,6 +93,9 @@ class QuicConnection:
         self._streams_waiters: list[asyncio.Future[None]] = []
         self.terminated: ConnectionTerminated | None = None
         self.session_tickets: list[SessionTicket] = []
+        # the handshake's outcome (RFC 8446 §2.2, §4.2.10), set when it completes
+        self.session_resumed = False
+        self.early_data_accepted = False  # a client's 0-RTT data was accepted by the server
         self.on_stream: StreamHandler | None = None  # server side: a task per peer stream
         self._qlog: QlogFile | None = None
         # waiters for the handshake's confirmation (RFC 9001 §4.1.2), checked after service
@@ -240,6 +243,8 @@ class QuicConnection:
 
     def _on_event(self, event: ConnectionEvent) -> None:
         if isinstance(event, HandshakeCompleted):
+            self.session_resumed = event.session_resumed
+            self.early_data_accepted = event.early_data_accepted
             _resolve(self._handshake)
         elif isinstance(event, StreamReadable):
             self._reader_for(event.stream_id)._on_readable()
