@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 import time
 from pathlib import Path
 
 import pytest
 
 from pyquic.tools import interop_runner
-from pyquic.tools.interop_relay import Impairments, Link, Rebinding, Relay
+from pyquic.tools.interop_relay import (
+    CLIENT_SIDE_PCAP,
+    SERVER_SIDE_PCAP,
+    Impairments,
+    Link,
+    PcapWriter,
+    Rebinding,
+    Relay,
+)
 
 
 def test_link_delays_and_shapes_to_the_bandwidth() -> None:
@@ -72,16 +81,14 @@ async def _relay_round_trips(count: int) -> tuple[list[float], Relay]:
     echo.setblocking(False)
     loop.add_reader(echo.fileno(), lambda: echo.sendto(*echo.recvfrom(2048)))
     links = (Link(delay_s=0.02, seed=1), Link(delay_s=0.02, seed=2))
-    transport, relay = await loop.create_datagram_endpoint(
-        lambda: Relay(echo.getsockname(), *links), local_addr=("127.0.0.1", 0)
-    )
+    relay = Relay.listen(("127.0.0.1", 0), echo.getsockname(), *links)
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.setblocking(False)
     rtts = []
     try:
         for _ in range(count):
             sent = time.monotonic()
-            client.sendto(b"\x40ping", transport.get_extra_info("sockname"))
+            client.sendto(b"\x40ping", relay.address)
             while True:
                 await asyncio.sleep(0.001)
                 try:
@@ -138,14 +145,12 @@ async def _sources_across_a_rebind(new_address: bool) -> tuple[list[tuple[str, i
     loop.add_reader(server.fileno(), echo)
     links = (Link(delay_s=0.001), Link(delay_s=0.001))
     rebinding = Rebinding(first_s=0.2, every_s=0, new_address=new_address)
-    transport, relay = await loop.create_datagram_endpoint(
-        lambda: Relay(server.getsockname(), *links, rebinding), local_addr=("127.0.0.1", 0)
-    )
+    relay = Relay.listen(("127.0.0.1", 0), server.getsockname(), *links, rebinding)
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.setblocking(False)
     try:
         for _ in range(2):
-            client.sendto(b"\x40ping", transport.get_extra_info("sockname"))
+            client.sendto(b"\x40ping", relay.address)
             await asyncio.sleep(0.3)
             assert client.recvfrom(2048)[0] == b"\x40ping"
     finally:
@@ -163,3 +168,114 @@ def test_relay_rebinds_the_clients_source(new_address: bool) -> None:
     assert sources[0] != sources[1]
     assert (sources[0][0] != sources[1][0]) == new_address
     assert sources[1][0].startswith("127.")
+
+
+def _pcap_records(path: Path) -> list[bytes]:
+    """The packets of a classic pcap file (LINKTYPE_RAW), checking its headers."""
+    data = path.read_bytes()
+    magic, major, minor, _, _, _, linktype = struct.unpack_from("<IHHiIII", data)
+    assert (magic, major, minor, linktype) == (0xA1B2C3D4, 2, 4, 101)
+    records, offset = [], 24
+    while offset < len(data):
+        _, _, captured, original = struct.unpack_from("<IIII", data, offset)
+        assert captured == original
+        records.append(data[offset + 16 : offset + 16 + captured])
+        offset += 16 + captured
+    return records
+
+
+def _ones_complement_sum(data: bytes) -> int:
+    data += b"\x00" * (len(data) % 2)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def _udp_of(packet: bytes) -> tuple[int, tuple[str, int], tuple[str, int], bytes]:
+    """(ECN, source, destination, payload) of a record, checking lengths and checksums."""
+    if packet[0] >> 4 == 4:
+        header, family, ecn = packet[:20], socket.AF_INET, packet[1] & 3
+        assert struct.unpack_from("!H", header, 2)[0] == len(packet)
+        assert _ones_complement_sum(header) == 0xFFFF  # the IPv4 header checksum holds
+        src, dst, udp = header[12:16], header[16:20], packet[20:]
+        pseudo = src + dst + struct.pack("!BBH", 0, 17, len(udp))
+    else:
+        family, ecn = socket.AF_INET6, (struct.unpack_from("!I", packet)[0] >> 20) & 3
+        assert struct.unpack_from("!H", packet, 4)[0] == len(packet) - 40
+        src, dst, udp = packet[8:24], packet[24:40], packet[40:]
+        pseudo = src + dst + struct.pack("!IxxxB", len(udp), 17)
+    source_port, destination_port, length, _ = struct.unpack_from("!HHHH", udp)
+    assert length == len(udp)
+    assert _ones_complement_sum(pseudo + udp) == 0xFFFF  # the UDP checksum holds
+    source = (socket.inet_ntop(family, src), source_port)
+    return ecn, source, (socket.inet_ntop(family, dst), destination_port), udp[8:]
+
+
+def test_pcap_writer_synthesizes_ipv4_and_ipv6_headers_with_ecn(tmp_path: Path) -> None:
+    writer = PcapWriter(tmp_path / "legs.pcap")
+    writer.write(("127.0.0.1", 5000), ("127.0.0.2", 443), b"\xc0quic", 2)
+    writer.write(("::1", 443), ("::1", 6000), bytes(range(255)), 3)
+    writer.write(("::ffff:10.0.0.1", 7), ("10.0.0.2", 8), b"", 0)
+    writer.close()
+    records = [_udp_of(r) for r in _pcap_records(tmp_path / "legs.pcap")]
+    assert records == [
+        (2, ("127.0.0.1", 5000), ("127.0.0.2", 443), b"\xc0quic"),
+        (3, ("::1", 443), ("::1", 6000), bytes(range(255))),
+        (0, ("10.0.0.1", 7), ("10.0.0.2", 8), b""),
+    ]
+
+
+async def _relay_with_capture(pcap_dir: Path) -> tuple[Relay, tuple[str, int], list[int]]:
+    """Two ECT(0) datagrams client → relay → echo server, the second dropped by the link."""
+    loop = asyncio.get_running_loop()
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+    echo.setblocking(False)
+    echo.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    received_ecn: list[int] = []
+
+    def reply() -> None:
+        data, ancillary, _, addr = echo.recvmsg(2048, 64)
+        received_ecn.extend(d[0] & 3 for level, kind, d in ancillary if kind == socket.IP_TOS)
+        echo.sendto(data, addr)
+
+    loop.add_reader(echo.fileno(), reply)
+    to_server = Link(delay_s=0.001, impairments=Impairments(drop_numbers=frozenset({2})))
+    relay = Relay.listen(
+        ("127.0.0.1", 0), echo.getsockname(), to_server, Link(delay_s=0.001), pcap_dir=pcap_dir
+    )
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 2)  # ECT(0)
+    try:
+        for payload in (b"\x40one", b"\x40two"):
+            client.sendto(payload, relay.address)
+            await asyncio.sleep(0.1)
+    finally:
+        loop.remove_reader(echo.fileno())
+        relay.close()
+        echo.close()
+        client.close()
+    return relay, relay.address, received_ecn
+
+
+def test_relay_captures_each_leg_with_ecn_and_drops_where_seen(tmp_path: Path) -> None:
+    relay, relay_address, received_ecn = asyncio.run(_relay_with_capture(tmp_path))
+    assert received_ecn == [2]  # the relay forwarded ECT(0) to the server
+    client_side = [_udp_of(r) for r in _pcap_records(tmp_path / CLIENT_SIDE_PCAP)]
+    server_side = [_udp_of(r) for r in _pcap_records(tmp_path / SERVER_SIDE_PCAP)]
+    assert [(ecn, payload) for ecn, _, _, payload in client_side] == [
+        (2, b"\x40one"),
+        (0, b"\x40one"),  # the echo's reply, Not-ECT
+        (2, b"\x40two"),  # dropped by the link: on the client's leg only
+    ]
+    assert [(ecn, payload) for ecn, _, _, payload in server_side] == [
+        (2, b"\x40one"),
+        (0, b"\x40one"),
+    ]
+    client, relay_side = client_side[0][1], client_side[0][2]
+    assert relay_side == relay_address and client_side[1][1:3] == (relay_address, client)
+    upstream, server = server_side[0][1], server_side[0][2]
+    assert server_side[1][1:3] == (server, upstream) and upstream != relay_address
+    assert relay.statistics()["pcap"] == {"client_side": 3, "server_side": 2}

@@ -15,11 +15,26 @@ then every ``--rebind-freq`` seconds, each client's upstream socket is replaced 
 source port; with ``--rebind-addr`` also a new source address in 127.0.0.0/8, IPv4 only) and
 server packets to the old binding are dropped, as in the network simulator's ``rebind`` scenario.
 
+Sockets are :class:`~pyquic.platform.datapath.UdpDatapath` s, not asyncio transports, because the
+relay must read each datagram's ECN codepoint (IP_RECVTOS / IPV6_RECVTCLASS, RFC 3168 §5) and send
+it on unchanged (RFC 9000 §13.4 needs the marks end to end for the ``ecn`` case); the ns-3 link
+never marks CE, and neither does :class:`Link`.  A rebinding keeps the old upstream socket open,
+so that what the server still sends to the old binding is received (and recorded) but dropped.
+
+``--pcap-dir DIR`` records the two legs as the public runner's simulator does on its two
+interfaces: ``client-side.pcap`` (client <-> relay) and ``server-side.pcap`` (relay <-> server),
+classic pcap (:class:`PcapWriter`, LINKTYPE_RAW) with the legs' real addresses and ports, the
+datagram's ECN codepoint in the IP header and wall-clock timestamps.  A datagram is recorded on the
+leg it arrived on when received, so one the link drops appears on that leg only; it is recorded on
+the other leg when (and as) it is sent there, corrupted bytes included.
+:mod:`pyquic.tools.interop_checks` reads the files.
+
 It prints ``listening on HOST:PORT`` when ready; on SIGTERM or SIGINT it prints one JSON line of
 statistics (per direction: packets received, forwarded, dropped by loss, queue or blackhole,
 corrupted; plus the delivery times of the first and last server-to-client short-header packet,
-which the runner turns into goodput the way the public runner reads its client-side pcap).
-No QUIC parsing beyond the first byte and the version field.
+which the runner turns into goodput the way the public runner reads its client-side pcap; with
+``--pcap-dir``, the records written per leg).  No QUIC parsing beyond the first byte and the
+version field.
 """
 
 from __future__ import annotations
@@ -27,17 +42,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import ipaddress
 import json
 import random
 import signal
 import socket
+import struct
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import cast
+from pathlib import Path
 
-__all__ = ["Impairments", "Link", "LinkStats", "Rebinding", "Relay", "main"]
+from pyquic.platform.datapath import ReceivedDatagram, SocketAddress, UdpDatapath
+
+__all__ = [
+    "CLIENT_SIDE_PCAP",
+    "SERVER_SIDE_PCAP",
+    "Impairments",
+    "Link",
+    "LinkStats",
+    "PcapWriter",
+    "Rebinding",
+    "Relay",
+    "main",
+]
+
+Address = tuple[str, int]
 
 DEFAULT_BANDWIDTH_BPS = 10_000_000
 DEFAULT_QUEUE_PACKETS = 25
@@ -45,6 +78,12 @@ DEFAULT_DELAY_S = 0.015
 MAX_IMPAIRED_IN_A_ROW = 3
 CORRUPT_PREFIX = 50
 MAX_DATAGRAM = 65536
+CLIENT_SIDE_PCAP = "client-side.pcap"
+SERVER_SIDE_PCAP = "server-side.pcap"
+_PCAP_HEADER = struct.Struct("<IHHiIII")  # magic, version 2.4, zone, sigfigs, snaplen, linktype
+_PCAP_RECORD = struct.Struct("<IIII")  # seconds, microseconds, captured and original lengths
+_PCAP_SNAPLEN = 262_144
+_LINKTYPE_RAW = 101  # raw IPv4 or IPv6, told apart by the version nibble
 
 
 @dataclass
@@ -164,88 +203,214 @@ class Link:
         return departure + self.delay_s, impaired
 
 
-class _Upstream(asyncio.DatagramProtocol):
-    """The relay's socket towards the server for one client address."""
+class PcapWriter:
+    """A classic pcap file (LINKTYPE_RAW) of UDP datagrams with synthesized IP and UDP headers.
 
-    def __init__(self, relay: Relay, client: tuple[str, int]) -> None:
+    Each record is an IPv4 header (or IPv6 when either address is IPv6 and not IPv4-mapped) whose
+    ECN bits (RFC 3168 §5: the low two bits of the TOS / Traffic Class byte) are the datagram's
+    codepoint, then a UDP header with the true length and checksum (RFC 768), then the payload,
+    stamped with the wall clock.  Buffered; :meth:`close` flushes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("wb")
+        self._file.write(_PCAP_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, _PCAP_SNAPLEN, _LINKTYPE_RAW))
+        self.records = 0
+
+    def write(self, source: Address, destination: Address, payload: bytes, ecn: int) -> None:
+        """Append one datagram from ``source`` to ``destination`` carrying ECN ``ecn``."""
+        packet = _ip_packet(source, destination, payload, ecn & 0b11)
+        now = time.time()
+        seconds = int(now)
+        micros = min(int((now - seconds) * 1e6), 999_999)
+        self._file.write(_PCAP_RECORD.pack(seconds, micros, len(packet), len(packet)) + packet)
+        self.records += 1
+
+    def close(self) -> None:
+        """Flush and close the file.  Idempotent."""
+        if not self._file.closed:
+            self._file.close()
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``: the one's complement of the 16-bit sum."""
+    if len(data) % 2:
+        data += b"\x00"
+    value = int.from_bytes(data, "big")
+    folded = value % 0xFFFF  # 65536 ≡ 1 (mod 65535): the end-around-carry sum of the words
+    if folded == 0 and value:
+        folded = 0xFFFF
+    return ~folded & 0xFFFF
+
+
+def _ip_packet(source: Address, destination: Address, payload: bytes, ecn: int) -> bytes:
+    src, dst = ipaddress.ip_address(source[0]), ipaddress.ip_address(destination[0])
+    if isinstance(src, ipaddress.IPv6Address) and src.ipv4_mapped is not None:
+        src = src.ipv4_mapped
+    if isinstance(dst, ipaddress.IPv6Address) and dst.ipv4_mapped is not None:
+        dst = dst.ipv4_mapped
+    if src.version != dst.version:  # one IPv6, one IPv4: both as IPv6
+        src, dst = (
+            ipaddress.IPv6Address(f"::ffff:{a}") if a.version == 4 else a for a in (src, dst)
+        )
+    udp_length = 8 + len(payload)
+    if src.version == 4:
+        pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 17, udp_length)
+    else:
+        pseudo = src.packed + dst.packed + struct.pack("!IxxxB", udp_length, 17)
+    udp = struct.pack("!HHHH", source[1], destination[1], udp_length, 0) + payload
+    checksum = _checksum(pseudo + udp) or 0xFFFF  # RFC 768: a computed 0 is sent as all ones
+    udp = udp[:6] + checksum.to_bytes(2, "big") + udp[8:]
+    if src.version == 4:
+        header = struct.pack("!BBHHHBBH", 0x45, ecn, 20 + udp_length, 0, 0x4000, 64, 17, 0)
+        header += src.packed + dst.packed
+        header = header[:10] + _checksum(header).to_bytes(2, "big") + header[12:]
+        return header + udp
+    first_word = 6 << 28 | ecn << 20
+    return struct.pack("!IHBB", first_word, udp_length, 17, 64) + src.packed + dst.packed + udp
+
+
+class _Capture:
+    """The two legs' pcap files (``client-side.pcap``, ``server-side.pcap``) in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.client_side = PcapWriter(directory / CLIENT_SIDE_PCAP)
+        self.server_side = PcapWriter(directory / SERVER_SIDE_PCAP)
+
+    def close(self) -> None:
+        self.client_side.close()
+        self.server_side.close()
+
+
+def _plain(address: SocketAddress) -> Address:
+    return str(address[0]), int(address[1])
+
+
+class _Upstream:
+    """The relay's socket towards the server for one client (a NAT binding).
+
+    A connected socket, so the kernel picks (and reports) the real source address; its datapath
+    reads each datagram's ECN codepoint (IP_RECVTOS / IPV6_RECVTCLASS) and sets it on send.
+    """
+
+    def __init__(self, relay: Relay, client: Address, local_host: str | None) -> None:
         self.relay, self.client = relay, client
-        self.transport: asyncio.DatagramTransport | None = None
         self.current = True  # False once rebound: the server's packets to it are dropped
+        family = socket.AF_INET6 if ":" in relay.server[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if local_host is not None:
+                sock.bind((local_host, 0))
+            sock.connect(relay.server)
+            self.datapath = UdpDatapath.from_socket(
+                sock, loop=relay.loop, on_receive=self._received, use_gso=False
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self.address = _plain(self.datapath.local_address)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def _received(self, batch: list[ReceivedDatagram]) -> None:
+        for datagram in batch:
+            self.relay.from_server(self, datagram.data, datagram.ecn)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.current:
-            self.relay.to_client(data, self.client)
+    def send(self, payload: bytes, ecn: int) -> None:
+        """Send ``payload`` to the server with ``ecn`` (recorded as sent on the server leg)."""
+        ecn = ecn if self.datapath.features.ecn else 0
+        self.datapath.send([(payload, self.relay.server)], ecn=ecn)
+        if self.relay.capture is not None:
+            self.relay.capture.server_side.write(self.address, self.relay.server, payload, ecn)
 
 
-class Relay(asyncio.DatagramProtocol):
-    """Forwards datagrams between clients (on the listening socket) and one server."""
+class Relay:
+    """Forwards datagrams between clients (on the listening socket) and one server.
+
+    Open it with :meth:`listen` on a running event loop.  With ``pcap_dir`` it records both legs
+    (:class:`PcapWriter`): a datagram is written on the leg where the relay received it, before
+    the link may drop it, and on the other leg only when the relay sends it on.
+    """
 
     def __init__(
         self,
-        server: tuple[str, int],
+        server: Address,
         to_server: Link,
         to_client: Link,
         rebinding: Rebinding | None = None,
+        pcap_dir: Path | None = None,
     ) -> None:
         self.server = server
         self.rebinding = rebinding
         self.rebinds = 0
         self.links = {"to_server": to_server, "to_client": to_client}
-        self.transport: asyncio.DatagramTransport | None = None
-        self._upstreams: dict[tuple[str, int], _Upstream] = {}
-        self._pending: dict[tuple[str, int], list[bytes]] = {}
-        self._loop = asyncio.get_running_loop()
-        self._started = self._loop.time()
+        self.capture = None if pcap_dir is None else _Capture(pcap_dir)
+        self.datapath: UdpDatapath | None = None
+        self.address: Address = ("", 0)
+        self._upstreams: dict[Address, _Upstream] = {}
+        self._retired: list[_Upstream] = []
+        self.loop = asyncio.get_running_loop()
+        self._started = self.loop.time()
         self._random = random.Random()
         self._rebind_timer: asyncio.TimerHandle | None = None
         if rebinding is not None:
-            self._rebind_timer = self._loop.call_at(
+            self._rebind_timer = self.loop.call_at(
                 self._started + rebinding.first_s, self._rebind_all
             )
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    @classmethod
+    def listen(
+        cls,
+        local: Address,
+        server: Address,
+        to_server: Link,
+        to_client: Link,
+        rebinding: Rebinding | None = None,
+        pcap_dir: Path | None = None,
+    ) -> Relay:
+        """A relay listening on ``local`` (port 0: any; see :attr:`address`) towards ``server``."""
+        relay = cls(server, to_server, to_client, rebinding, pcap_dir)
+        try:
+            relay.datapath = UdpDatapath.bind(
+                local, loop=relay.loop, on_receive=relay._from_clients, use_gso=False
+            )
+        except BaseException:
+            relay.close()
+            raise
+        relay.address = _plain(relay.datapath.local_address)
+        return relay
 
     def _schedule(self, link: Link, data: bytes, send: Callable[[bytes], None]) -> None:
-        now = self._loop.time()
+        now = self.loop.time()
         admitted = link.admit(now, data, now - self._started)
         if admitted is not None:
-            self._loop.call_at(admitted[0], send, admitted[1])
+            self.loop.call_at(admitted[0], send, admitted[1])
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        client = (addr[0], addr[1])
-        self._schedule(self.links["to_server"], data, lambda p: self._send_up(client, p))
+    def _from_clients(self, batch: list[ReceivedDatagram]) -> None:
+        for datagram in batch:
+            client, ecn = _plain(datagram.remote), datagram.ecn
+            if self.capture is not None:
+                self.capture.client_side.write(client, self.address, datagram.data, ecn)
+            send = functools.partial(self._send_up, client, ecn=ecn)
+            self._schedule(self.links["to_server"], datagram.data, send)
 
-    def _send_up(self, client: tuple[str, int], payload: bytes) -> None:
+    def _send_up(self, client: Address, payload: bytes, *, ecn: int) -> None:
         upstream = self._upstreams.get(client)
         if upstream is None:
-            self._pending.setdefault(client, []).append(payload)
-            if len(self._pending[client]) == 1:
-                self._loop.create_task(self._open_upstream(client))
-        elif upstream.transport is not None:
-            upstream.transport.sendto(payload)
+            try:
+                upstream = self._open_upstream(client)
+            except OSError as exc:
+                print(f"interop_relay: no upstream socket: {exc}", file=sys.stderr, flush=True)
+                return
+        upstream.send(payload, ecn)
 
-    async def _open_upstream(self, client: tuple[str, int], local_host: str | None = None) -> None:
-        family = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
-        local = None if local_host is None else (local_host, 0)
-        _, upstream = await self._loop.create_datagram_endpoint(
-            lambda: _Upstream(self, client),
-            local_addr=local,
-            remote_addr=self.server,
-            family=family,
-        )
+    def _open_upstream(self, client: Address, local_host: str | None = None) -> _Upstream:
+        upstream = _Upstream(self, client, local_host)
         old = self._upstreams.get(client)
         self._upstreams[client] = upstream
-        if old is not None:  # the NAT forgot the old binding
+        if old is not None:  # the NAT forgot the old binding: what reaches it is dropped
             old.current = False
-            if old.transport is not None:
-                old.transport.close()
-        for payload in self._pending.pop(client, []):
-            assert upstream.transport is not None
-            upstream.transport.sendto(payload)
+            self._retired.append(old)  # kept open, so the capture sees what the server sends it
+        return upstream
 
     def _rebind_all(self) -> None:
         """Give every client a new upstream binding (new port, maybe new address); re-arm."""
@@ -253,25 +418,37 @@ class Relay(asyncio.DatagramProtocol):
         assert rebinding is not None
         for client, upstream in list(self._upstreams.items()):
             host = None
-            if rebinding.new_address and upstream.transport is not None:
-                current = upstream.transport.get_extra_info("sockname")[0]
-                host = current
+            if rebinding.new_address:
+                current = host = upstream.address[0]
                 while host == current:
                     host = f"127.0.0.{self._random.randrange(2, 255)}"
             self.rebinds += 1
-            self._loop.create_task(self._open_upstream(client, host))
+            try:
+                self._open_upstream(client, host)
+            except OSError as exc:
+                print(f"interop_relay: rebinding failed: {exc}", file=sys.stderr, flush=True)
         if rebinding.every_s > 0:
-            self._rebind_timer = self._loop.call_later(rebinding.every_s, self._rebind_all)
+            self._rebind_timer = self.loop.call_later(rebinding.every_s, self._rebind_all)
 
-    def to_client(self, data: bytes, client: tuple[str, int]) -> None:
+    def from_server(self, upstream: _Upstream, data: bytes, ecn: int) -> None:
+        """A datagram the server sent to ``upstream``: recorded, then relayed if still bound."""
+        if self.capture is not None:
+            self.capture.server_side.write(self.server, upstream.address, data, ecn)
+        if upstream.current:
+            self.to_client(data, upstream.client, ecn)
+
+    def to_client(self, data: bytes, client: Address, ecn: int = 0) -> None:
         """Send ``data`` from the server towards ``client`` through the link."""
         link = self.links["to_client"]
 
         def deliver(payload: bytes) -> None:
-            if self.transport is not None:
-                self.transport.sendto(payload, client)
+            if self.datapath is not None and not self.datapath.closed:
+                sent_ecn = ecn if self.datapath.features.ecn else 0
+                self.datapath.send([(payload, client)], ecn=sent_ecn)
+                if self.capture is not None:
+                    self.capture.client_side.write(self.address, client, payload, sent_ecn)
             if payload and payload[0] & 0x80 == 0:  # short header: 1-RTT
-                at = round(self._loop.time() - self._started, 6)
+                at = round(self.loop.time() - self._started, 6)
                 stats = link.stats
                 stats.first_short_s = at if stats.first_short_s is None else stats.first_short_s
                 stats.last_short_s = at
@@ -285,17 +462,23 @@ class Relay(asyncio.DatagramProtocol):
         }
         if self.rebinding is not None:
             statistics["rebinding"] = {"rebinds": self.rebinds}
+        if self.capture is not None:
+            statistics["pcap"] = {
+                "client_side": self.capture.client_side.records,
+                "server_side": self.capture.server_side.records,
+            }
         return statistics
 
     def close(self) -> None:
-        """Close the listening socket and every upstream socket."""
+        """Close the listening socket and every upstream socket; flush the captures."""
         if self._rebind_timer is not None:
             self._rebind_timer.cancel()
-        for upstream in self._upstreams.values():
-            if upstream.transport is not None:
-                upstream.transport.close()
-        if self.transport is not None:
-            self.transport.close()
+        for upstream in [*self._upstreams.values(), *self._retired]:
+            upstream.datapath.close()
+        if self.datapath is not None:
+            self.datapath.close()
+        if self.capture is not None:
+            self.capture.close()
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -337,6 +520,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rebind-addr", action="store_true", help="rebind to a new 127.0.0.x too (IPv4)"
     )
+    parser.add_argument(
+        "--pcap-dir",
+        default=None,
+        help=f"write {CLIENT_SIDE_PCAP} and {SERVER_SIDE_PCAP} (each leg, both ways) here",
+    )
     return parser.parse_args(argv)
 
 
@@ -347,16 +535,14 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     rebinding = None
     if args.rebind or args.rebind_addr:
         rebinding = Rebinding(args.first_rebind, args.rebind_freq, args.rebind_addr)
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    transport, relay = await loop.create_datagram_endpoint(
-        lambda: Relay(args.server, to_server, to_client, rebinding),
-        local_addr=(args.host, args.port),
-        family=family,
+    pcap_dir = None if args.pcap_dir is None else Path(args.pcap_dir)
+    relay = Relay.listen(
+        (args.host, args.port), args.server, to_server, to_client, rebinding, pcap_dir
     )
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    host, port = transport.get_extra_info("sockname")[:2]
+    host, port = relay.address
     shown = f"[{host}]" if ":" in host else host
     print(f"listening on {shown}:{port}", flush=True)
     try:
