@@ -18,7 +18,6 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Hashable
-from enum import Enum
 
 from pyquic.core import (
     key_update,
@@ -31,6 +30,7 @@ from pyquic.core import (
 from pyquic.core.ack_tracker import DUPLICATE_DETECTION_RANGES, AckTracker
 from pyquic.core.cid_manager import LocalConnectionIds, PeerConnectionIds
 from pyquic.core.congestion import create_controller
+from pyquic.core.connection_state import ConnectionState as ConnectionState
 from pyquic.core.crypto_stream import CryptoStream
 from pyquic.core.ecn import EcnValidator
 from pyquic.core.errors import QuicError, TransportErrorCode
@@ -80,16 +80,6 @@ BufferedPacket = tuple[EncryptionLevel, PacketType, bytes, "LongHeader | ShortHe
 INITIAL_MAX_DATAGRAM_SIZE = 1200  # RFC 9000 §14: until the path's MTU is known
 _CRYPTO_LEVELS = (EncryptionLevel.INITIAL, EncryptionLevel.HANDSHAKE, EncryptionLevel.APPLICATION)
 _TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
-
-
-class ConnectionState(Enum):
-    """The lifetime of a connection (RFC 9000 §10)."""
-
-    HANDSHAKE = "handshake"
-    ESTABLISHED = "established"  # the handshake completed (RFC 9001 §4.1.1)
-    CLOSING = "closing"  # we sent CONNECTION_CLOSE (RFC 9000 §10.2.1)
-    DRAINING = "draining"  # the peer closed, or a stateless reset (RFC 9000 §10.2.2)
-    CLOSED = "closed"
 
 
 class Connection:
@@ -414,7 +404,10 @@ class Connection:
         self.paths.on_datagram(address, len(data))
         self.now_us = now_us
         self.recv_ecn = ecn & 0b11
-        self._guard(lambda: receive_path.receive_datagram(self, data, address, now_us), now_us)
+        try:  # the _guard boundary, inlined on this per-datagram path
+            receive_path.receive_datagram(self, data, address, now_us)
+        except QuicError as exc:
+            self.close_with_error(exc, now_us)
 
     def handle_timer(self, now_us: int) -> None:
         """Run whatever timers are due at ``now_us``."""

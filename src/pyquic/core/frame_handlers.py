@@ -52,6 +52,7 @@ from pyquic.core.frames import (
 )
 from pyquic.core.levels import SPACE_OF_LEVEL, EncryptionLevel, PacketSpace
 from pyquic.core.packet_header import LongHeader, RetryPacket, ShortHeader, VersionNegotiationPacket
+from pyquic.core.send_path import on_ack_received
 
 if TYPE_CHECKING:
     from pyquic.core.connection import Connection
@@ -81,8 +82,6 @@ def _ignore(conn: Connection, frame: Any, level: EncryptionLevel, header: Header
 def _ack(
     conn: Connection, frame: AckFrame, level: EncryptionLevel, header: Header, now: int
 ) -> None:
-    from pyquic.core.send_path import on_ack_received
-
     space = SPACE_OF_LEVEL[level]
     # RFC 9000 §19.3: ack_delay is scaled by the peer's exponent; RFC 9002 §5.3 ignores it for
     # Initial and Handshake packets

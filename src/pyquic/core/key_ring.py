@@ -105,6 +105,18 @@ class KeyRing:
             self._next_recv = self._crypto.next_generation(current)
         return self._next_recv
 
+    def is_routine(self, phase: int, packet_number: int) -> bool:
+        """Whether :meth:`on_packet_opened` would change nothing: a packet of the current phase,
+        not older than the phase's first, with no previous keys awaiting their drop time (the
+        common case, answered without computing a PTO)."""
+        minimum = self._recv_phase_min_pn
+        return (
+            phase == self.key_phase
+            and minimum is not None
+            and packet_number >= minimum
+            and (self._prev_recv is None or self._prev_drop_us is not None)
+        )
+
     def on_packet_opened(self, phase: int, packet_number: int, now_us: int, pto_us: int) -> None:
         """A 1-RTT packet of ``phase`` authenticated: follow a peer's update (RFC 9001 §6.2),
         enforce key order (RFC 9001 §6.4) and time out the old keys (RFC 9001 §6.5)."""

@@ -51,6 +51,8 @@ def before_send(conn: Connection) -> None:
 
 def on_packet_opened(conn: Connection, phase: int, packet_number: int, now_us: int) -> None:
     """A 1-RTT packet authenticated (RFC 9001 §6.2-§6.5)."""
+    if conn.keys.is_routine(phase, packet_number):
+        return
     pto_us = conn.rtt.pto_duration_us(
         include_max_ack_delay=True, max_ack_delay_us=conn.peer_max_ack_delay_us
     )

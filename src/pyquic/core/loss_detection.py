@@ -106,7 +106,8 @@ class _SpaceState:
         # acknowledged packet numbers at or above the oldest outstanding one (§7.6.2)
         self.acked = RangeSet()
         self.ecn_ce = 0
-        self.non_in_flight: deque[int] = deque()
+        # made on first use: an empty deque costs ~600 bytes, three per connection
+        self.non_in_flight: deque[int] | None = None
         self.lost: dict[int, int] = {}  # declared lost, not yet seen acknowledged: pn -> time sent
 
     def forget(self, packets: Sequence[SentPacket]) -> None:
@@ -212,6 +213,8 @@ class LossDetection:
             self._timer_anchor_us = packet.time_sent_us
         else:
             remembered = state.non_in_flight
+            if remembered is None:
+                remembered = state.non_in_flight = deque()
             remembered.append(number)
             if len(remembered) > MAX_NON_IN_FLIGHT_RECORDS:
                 state.sent.pop(remembered.popleft(), None)
@@ -602,7 +605,7 @@ class LossDetection:
         state = self._spaces[space]
         packets = list(state.sent.values())
         state.sent.clear()
-        state.non_in_flight.clear()
+        state.non_in_flight = None
         state.lost.clear()
         state.acked.clear()
         state.ack_eliciting_in_flight = 0

@@ -43,6 +43,13 @@ class RangeSet:
         if start >= end:
             return
         starts, ends = self._starts, self._ends
+        if ends and ends[-1] <= start:  # the usual case: in order, at or past the last range
+            if ends[-1] == start:
+                ends[-1] = end  # extends it
+            else:
+                starts.append(start)
+                ends.append(end)
+            return
         # the first range that could touch: its end >= start
         lo = bisect_left(ends, start)
         # one past the last range that could touch: its start <= end

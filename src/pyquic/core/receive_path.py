@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pyquic.core import ecn, frame_handlers, key_update, paths, version_negotiation
+from pyquic.core.connection_state import ConnectionState
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frame_parser import parse_frames
@@ -21,12 +22,14 @@ from pyquic.core.frame_rules import NON_ACK_ELICITING_FRAME_CLASSES
 from pyquic.core.frames import CryptoFrame
 from pyquic.core.levels import LEVEL_OF_PACKET_TYPE, SPACE_OF_LEVEL, EncryptionLevel
 from pyquic.core.packet_header import (
+    HEADER_FORM_BIT,
     LongHeader,
     RetryPacket,
     ShortHeader,
     VersionNegotiationPacket,
     iter_packets,
     key_phase,
+    parse_header,
     reserved_bits_set,
 )
 from pyquic.core.packet_protection import unprotect_packet
@@ -41,15 +44,25 @@ MAX_BUFFERED_PACKETS = 16  # undecryptable-yet packets kept per connection (RFC 
 
 def receive_datagram(conn: Connection, data: bytes, address: object, now_us: int) -> None:
     """Process every packet coalesced in ``data``."""
-    from pyquic.core.connection import ConnectionState
 
     if conn.state is ConnectionState.CLOSING:
         # RFC 9000 §10.2.1: answer (rate-limited) with CONNECTION_CLOSE, process nothing
         conn.close_pending = True
         return
+    cid_length = conn.settings.local_cid_length
+    if data and not data[0] & HEADER_FORM_BIT:
+        # the usual datagram: one short-header packet, which runs to its end (RFC 9000 §12.2)
+        try:
+            header = parse_header(data, 0, short_dcid_length=cid_length)
+        except QuicError:
+            header = None  # the walk below drops it and counts it
+        if header is not None:
+            if not _receive_packet(conn, header, data, now_us):
+                _check_stateless_reset(conn, data, now_us)
+            return
     first = True
     offset = 0  # where the next coalesced packet starts
-    packets = iter_packets(data, short_dcid_length=conn.settings.local_cid_length)
+    packets = iter_packets(data, short_dcid_length=cid_length)
     while True:
         try:
             header = next(packets, None)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyquic.core import ecn, key_update, paths, stream_burst
+from pyquic.core.connection_state import ConnectionState
 from pyquic.core.crypto_interface import PacketKeys
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
@@ -60,6 +61,7 @@ from pyquic.core.send_plan import peer_cid_limit as _peer_cid_limit
 from pyquic.core.send_plan import peer_validated as _peer_validated
 from pyquic.core.send_plan import timer_inputs as _timer_inputs
 from pyquic.core.sent_packet import AckRecord, CryptoChunk, FrameRecord, SentPacket, StreamChunk
+from pyquic.core.streams import Stream
 from pyquic.core.varint import varint_size
 from pyquic.core.version import PacketType
 
@@ -74,7 +76,6 @@ _STREAM_FRAME_OVERHEAD = 1 + 2  # type byte and a 2-byte Length; ID and offset c
 
 
 def datagrams_to_send(conn: Connection, now_us: int) -> list[tuple[bytes, Address]]:
-    from pyquic.core.connection import ConnectionState
 
     conn.now_us = now_us
     if conn.state is ConnectionState.CLOSING:
@@ -323,8 +324,6 @@ def _fill_one_stream(
     conn: Connection, stream: object, filler: _PacketFiller, now_us: int, srtt: int
 ) -> bool:
     """Control frames and one data chunk of ``stream``; False when the packet is full."""
-    from pyquic.core.streams import Stream
-
     assert isinstance(stream, Stream)
     recv, send = stream.recv, stream.send
     controls: tuple[Frame | None, ...]
@@ -723,7 +722,6 @@ def on_version_negotiation(conn: Connection, packet: VersionNegotiationPacket, n
     """RFC 9000 §6.2, RFC 9368 §2.1, §4: ignore the packet, start a new attempt in a version
     both support (:mod:`pyquic.core.version_restart`), or abandon the attempt."""
     from pyquic.core import version_restart
-    from pyquic.core.connection import ConnectionState
 
     outcome = version_restart.on_version_negotiation(conn, packet, now_us)
     if outcome is not version_restart.Outcome.ABANDON:
