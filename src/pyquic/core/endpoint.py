@@ -645,6 +645,11 @@ class Endpoint:
         """The earliest timer over all connections (for simple drivers)."""
         return self.next_timer_us()
 
+    def connections_with_input(self) -> list[Connection]:
+        """The connections that had input (a datagram, a timer, :meth:`touch`) since they were
+        last asked for datagrams: those whose events a driver may want to deliver first."""
+        return list(self._active)
+
     def take_touched(self) -> list[Connection]:
         """Connections whose earliest timer changed (or that were removed, timer None) since
         the last call; the timer wheel re-arms them with :meth:`next_timer_us`."""

@@ -164,14 +164,24 @@ class Binding:
         receive = self.endpoint.receive_datagram
         for datagram in datagrams:
             receive(datagram.data, datagram.remote, now, ecn=datagram.ecn)
-        self.service()
+        self._after_receive()
 
     def _on_receive_via(self, local: SocketAddress, datagrams: list[ReceivedDatagram]) -> None:
         now = now_us()
         receive = self.endpoint.receive_datagram
         for datagram in datagrams:
             receive(datagram.data, ViaSocket(datagram.remote, local), now, ecn=datagram.ecn)
-        self.service()
+        self._after_receive()
+
+    def _after_receive(self) -> None:
+        """Wake the application at once, send one loop iteration later.
+
+        The tasks the events wake run before the service pass, so what they write in answer
+        (the next request, a response) leaves together with the ACKs the datagrams called
+        for: one datagram where there would be two, on both ends.
+        """
+        self._deliver_events(self.endpoint.connections_with_input())
+        self._schedule_service()
 
     def _on_timer(self) -> None:
         self._timer = None
