@@ -2,8 +2,10 @@
 
 The scenarios, measurements and command line are :mod:`pyquic.tools.perf_protocol`'s, so the
 two stacks are measured by the same code; only the transport differs.  aioquic keeps its own
-defaults: ``--cc`` applies only when given (``new_reno`` is aioquic's ``reno``) and
-``--no-pacing`` is accepted but has no effect (aioquic always paces).
+defaults: ``--cc`` applies only when given (``new_reno`` is aioquic's ``reno``),
+``--max-udp-payload`` only when given (aioquic's ``max_datagram_size``: the largest datagram it
+sends; its default is 1200 bytes, it does no path MTU discovery and advertises no
+max_udp_payload_size), and ``--no-pacing`` is accepted but has no effect (aioquic always paces).
 
 Run: python bench/peers/aioquic_perf.py server --listen 127.0.0.1:0
      python bench/peers/aioquic_perf.py client --target 127.0.0.1:PORT --scenario download --json
@@ -21,8 +23,9 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from aioquic.asyncio import connect, serve
+from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import serve
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.tls import CipherSuite
 
@@ -44,6 +47,8 @@ def _configuration(args: argparse.Namespace, *, server: bool) -> QuicConfigurati
     config = QuicConfiguration(is_client=not server, alpn_protocols=[perf_protocol.ALPN])
     if args.cc is not None:
         config.congestion_control_algorithm = "reno" if args.cc == "new_reno" else "cubic"
+    if args.max_udp_payload is not None:
+        config.max_datagram_size = args.max_udp_payload
     if args.cipher:
         config.cipher_suites = [CipherSuite(perf_protocol.CIPHERS[args.cipher])]
     if not server:
@@ -66,6 +71,7 @@ async def _serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    assert server._transport is not None
     bound = server._transport.get_extra_info("sockname")
     print(f"aioquic perf: listening on {bound[0]}:{bound[1]}", flush=True)
     await stop.wait()

@@ -1,5 +1,6 @@
 """``pyquic perf``: the perf server and client interoperate in every scenario, in real processes
-over loopback, with JSON output; bad arguments exit with status 2 and a message."""
+over loopback, with JSON output; ``--max-udp-payload`` caps the datagrams; bad arguments exit
+with status 2 and a message."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -17,10 +19,10 @@ PYQUIC = [sys.executable, "-m", "pyquic"]
 TIMEOUT_S = 120
 
 
-@pytest.fixture(scope="module")
-def perf_server() -> Iterator[int]:
+@contextmanager
+def _server(*options: str) -> Iterator[int]:
     process = subprocess.Popen(
-        [*PYQUIC, "perf", "server", "--listen", "127.0.0.1:0"],
+        [*PYQUIC, "perf", "server", "--listen", "127.0.0.1:0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -34,6 +36,12 @@ def perf_server() -> Iterator[int]:
         process.terminate()
         process.communicate(timeout=TIMEOUT_S)
     assert process.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def perf_server() -> Iterator[int]:
+    with _server() as port:
+        yield port
 
 
 def _client(port: int, *options: str) -> dict[str, object]:
@@ -74,6 +82,26 @@ def test_upload_on_several_streams_with_options(perf_server: int) -> None:
     assert result["bytes_sent"] == 200_000
     assert result["bytes_received"] == 0
     assert result["streams"] == 4
+
+
+def test_max_udp_payload_caps_the_datagrams(perf_server: int) -> None:
+    with _server("--max-udp-payload", "1200") as capped_port:
+        capped = _client(
+            capped_port, "--scenario", "download", "--bytes", "1M", "--max-udp-payload", "1200"
+        )
+    transport = capped["transport"]
+    assert isinstance(transport, dict)
+    # the server's cap: the client never left the 1200-byte base size (0: never changed)
+    assert transport["send_path_mtu"] in (0, 1200)
+    # the client's cap: the server's packets, one per datagram in a download, fit in 1200 bytes
+    packets, size = transport["recv_total_packets"], transport["recv_total_bytes"]
+    assert packets > 1_000_000 // 1200
+    assert size <= 1200 * packets
+    # without the cap the client's path MTU discovery towards the server goes beyond 1200
+    uncapped = _client(perf_server, "--scenario", "download", "--bytes", "2M")
+    transport = uncapped["transport"]
+    assert isinstance(transport, dict)
+    assert transport["send_path_mtu"] > 1200
 
 
 def test_handshakes_per_second(perf_server: int) -> None:
@@ -137,6 +165,8 @@ def test_unreachable_server_fails() -> None:
         (["perf", "client", "--target", "h:99999", "--scenario", "rps"], "port"),
         (["perf", "client", "--target", "h", "--scenario", "rps", "--cc", "bbr"], "--cc"),
         (["perf", "server", "--cipher", "rc4"], "--cipher"),
+        (["perf", "server", "--max-udp-payload", "1199"], "1200 to 65527"),
+        (["perf", "server", "--max-udp-payload", "x"], "whole number of bytes"),
         (["perf", "server", "--listen", "nowhere"], "HOST:PORT"),
     ],
 )

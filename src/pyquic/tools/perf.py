@@ -4,9 +4,14 @@
 certificate unless ``--cert``/``--key`` are given) and prints ``listening on HOST:PORT`` once
 ready; SIGINT or SIGTERM stop it.  ``pyquic perf client --target HOST[:PORT] --scenario S`` runs
 one scenario (:mod:`pyquic.tools.perf_protocol`) and prints a table, or JSON with ``--json``.
-Congestion control, pacing and the cipher suite map onto :class:`~pyquic.core.settings.Settings`
-and :class:`~pyquic.aio.QuicConfiguration`.  The client does not verify the server's
-certificate: perf measures transports, as secnetperf does.
+Congestion control, pacing, the cipher suite and ``--max-udp-payload`` (``Settings``'
+``max_udp_payload_size``: the transport parameter that caps the datagrams the peer sends, and so
+what its path MTU discovery probes) map onto :class:`~pyquic.core.settings.Settings` and
+:class:`~pyquic.aio.QuicConfiguration`.  The client does not verify the server's certificate:
+perf measures transports, as secnetperf does.  Its result adds ``transport``: counters of the
+last connection it closed (``send_path_mtu``, the datagram size it sent with, 0 while path MTU
+discovery never moved it from 1200 bytes; packets and bytes each way), which show what size the
+datagrams really had.
 """
 
 from __future__ import annotations
@@ -44,10 +49,13 @@ def _log(message: str) -> None:
 
 
 def configuration(args: argparse.Namespace, *, server: bool) -> QuicConfiguration:
-    """The QUIC configuration the common options (--cc, --no-pacing, --cipher) ask for."""
+    """The QUIC configuration the common options (--cc, --no-pacing, --cipher,
+    --max-udp-payload) ask for."""
     overrides: dict[str, object] = {"pacing_enabled": not args.no_pacing}
     if args.cc is not None:
         overrides["congestion_control_algorithm"] = args.cc
+    if args.max_udp_payload is not None:
+        overrides["max_udp_payload_size"] = args.max_udp_payload
     if server:
         overrides["peer_bidi_stream_count"] = _PEER_STREAMS
     settings = DEFAULT_SETTINGS.merge(**overrides)
@@ -119,16 +127,30 @@ async def _serve(listen: tuple[str, int], config: QuicConfiguration) -> int:
 # --- client ----------------------------------------------------------------------------------
 
 
-class _Connection:
-    """A pyquic connection as the perf scenarios see it."""
+# the connection statistics the client's result reports (``transport``)
+TRANSPORT_COUNTERS = (
+    "send_path_mtu",
+    "send_total_packets",
+    "send_total_bytes",
+    "recv_total_packets",
+    "recv_total_bytes",
+)
 
-    def __init__(self, connection: QuicConnection) -> None:
+
+class _Connection:
+    """A pyquic connection as the perf scenarios see it; on close it copies its counters into
+    ``counters``."""
+
+    def __init__(self, connection: QuicConnection, counters: dict[str, object]) -> None:
         self._connection = connection
+        self._counters = counters
 
     async def open_stream(self) -> tuple[QuicStreamReader, QuicStreamWriter]:
         return await self._connection.open_stream()
 
     async def close(self) -> None:
+        statistics = self._connection.statistics
+        self._counters.update({name: statistics[name] for name in TRANSPORT_COUNTERS})
         self._connection.close()
         await asyncio.sleep(0)  # one loop iteration: the service pass sends CONNECTION_CLOSE
 
@@ -141,15 +163,16 @@ def run_client(args: argparse.Namespace) -> int:
         args.parser.error(f"--target: {exc}")
     options = perf_protocol.client_options(args)
     config = configuration(args, server=False)
+    counters: dict[str, object] = {}
 
     async def dial() -> perf_protocol.Connection:
-        return _Connection(await connect(host, port, configuration=config))
+        return _Connection(await connect(host, port, configuration=config), counters)
 
     try:
         result = run_event_loop(perf_protocol.run_scenario(dial, options))
     except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
         _log(f"error: the {options.scenario} run failed: {exc}")
         return 1
-    result = {"stack": "pyquic", **result}
+    result = {"stack": "pyquic", **result, "transport": counters}
     print(json.dumps(result) if args.json else perf_protocol.format_table(result), flush=True)
     return 0

@@ -37,6 +37,8 @@ DEFAULT_BYTES = 100_000_000
 DEFAULT_TIME_S = 5.0
 DEFAULT_REQUEST = 512
 DEFAULT_RESPONSE = 4000
+MIN_UDP_PAYLOAD = 1200  # RFC 9000 §14: every QUIC path carries 1200-byte datagrams
+MAX_UDP_PAYLOAD = 65_527  # RFC 9000 §18.2: the largest max_udp_payload_size
 _ZEROS = bytes(CHUNK)
 
 
@@ -288,8 +290,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _udp_payload(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {text!r}") from None
+    if not MIN_UDP_PAYLOAD <= value <= MAX_UDP_PAYLOAD:
+        raise argparse.ArgumentTypeError(
+            f"the UDP payload limit is {MIN_UDP_PAYLOAD} to {MAX_UDP_PAYLOAD} bytes, got {value}"
+        )
+    return value
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options both roles take: congestion control, pacing, cipher suite."""
+    """Options both roles take: congestion control, pacing, cipher suite, datagram size cap."""
     parser.add_argument(
         "--cc",
         choices=CONGESTION_CONTROL,
@@ -298,6 +312,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pacing", action="store_true", help="turn pacing off")
     parser.add_argument(
         "--cipher", choices=sorted(CIPHERS), help="the only TLS cipher suite offered/accepted"
+    )
+    parser.add_argument(
+        "--max-udp-payload",
+        type=_udp_payload,
+        metavar="BYTES",
+        help="cap QUIC datagrams at BYTES of UDP payload; pyquic advertises it as "
+        "max_udp_payload_size, which caps what the peer sends, so give it to both ends "
+        f"({MIN_UDP_PAYLOAD}-{MAX_UDP_PAYLOAD}; default: the stack's own)",
     )
 
 
