@@ -99,6 +99,21 @@ MAX_GSO_SEGMENTS = 64  # UDP_MAX_SEGMENTS in include/linux/udp.h (older kernels;
 MAX_GSO_BYTES = 65_507  # 65,535 minus the IPv4 and UDP headers: one IP datagram's payload
 DEFAULT_RECEIVE_BUFFER_BYTES = 2 * 1024 * 1024  # SO_RCVBUF asked for (the kernel caps it)
 RECEIVE_BUFFER_BYTES = 65_536  # one GRO-coalesced receive, or the largest UDP datagram
+_RECEIVE_BUFFERS = threading.local()
+
+
+def _thread_receive_buffer() -> tuple[bytearray, memoryview]:
+    """The receive buffer of the calling thread, shared by all its sockets.
+
+    A read copies each datagram out before the next read, so one buffer per thread (per event
+    loop) serves every socket: a client holding 10,000 connections, each on its own socket,
+    does not hold 10,000 buffers of 64 KB.
+    """
+    buffers: tuple[bytearray, memoryview] | None = getattr(_RECEIVE_BUFFERS, "value", None)
+    if buffers is None:
+        buffer = bytearray(RECEIVE_BUFFER_BYTES)
+        buffers = _RECEIVE_BUFFERS.value = (buffer, memoryview(buffer))
+    return buffers
 _ANCILLARY_BYTES = 256  # room for UDP_GRO, IP(V6)_PKTINFO and TOS/TCLASS control messages
 _ECN_MASK = 0b11
 _ECT0 = 0b10
@@ -337,8 +352,6 @@ class UdpDatapath:
         self._writer_armed = False
         self._retry_handle: asyncio.TimerHandle | None = None
         self._closed = False
-        self._receive_buffer = bytearray(RECEIVE_BUFFER_BYTES)
-        self._receive_view = memoryview(self._receive_buffer)
         self._route_key: SocketAddress | None = None
         self._route_value: tuple[SocketAddress, _EcnControls] = ((), _ECN_CONTROLS_IPV4)
         sock.setblocking(False)
@@ -462,8 +475,9 @@ class UdpDatapath:
 
     def _read_batch(self) -> list[ReceivedDatagram]:
         out: list[ReceivedDatagram] = []
-        sock, view, stats = self._sock, self._receive_view, self._stats
-        buffers = [self._receive_buffer]
+        sock, stats = self._sock, self._stats
+        buffer, view = _thread_receive_buffer()
+        buffers = [buffer]
         for _ in range(self._receive_batch_limit):
             try:
                 nbytes, ancillary, flags, remote = sock.recvmsg_into(buffers, _ANCILLARY_BYTES)

@@ -336,6 +336,7 @@ class ServerSession(TlsSession[ServerState]):
             ):
                 # post-handshake messages are not part of the handshake transcript
                 self.queue_message(EncryptionLevel.APPLICATION, ticket)
+        self._offer = None  # the ClientHello's details are not needed any more (idle memory)
         return ServerState.CONNECTED
 
     # --- the table -------------------------------------------------------------------------------
