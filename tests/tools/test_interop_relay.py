@@ -279,3 +279,51 @@ def test_relay_captures_each_leg_with_ecn_and_drops_where_seen(tmp_path: Path) -
     upstream, server = server_side[0][1], server_side[0][2]
     assert server_side[1][1:3] == (server, upstream) and upstream != relay_address
     assert relay.statistics()["pcap"] == {"client_side": 3, "server_side": 2}
+
+
+async def _two_listeners() -> list[tuple[bytes, tuple[str, int], tuple[str, int]]]:
+    """A relay whose second socket leads to a second server (its preferred address)."""
+    loop = asyncio.get_running_loop()
+    servers = []
+    for tag in (b"A", b"B"):
+        echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        echo.bind(("127.0.0.1", 0))
+        echo.setblocking(False)
+
+        def answer(sock: socket.socket = echo, tag: bytes = tag) -> None:
+            data, source = sock.recvfrom(2048)
+            sock.sendto(tag + data, source)
+
+        loop.add_reader(echo.fileno(), answer)
+        servers.append(echo)
+    links = (Link(delay_s=0.001, seed=1), Link(delay_s=0.001, seed=2))
+    relay = Relay.listen(("127.0.0.1", 0), servers[0].getsockname(), *links)
+    second = relay.add_listener(("127.0.0.1", 0), servers[1].getsockname())
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setblocking(False)
+    answers = []
+    try:
+        for target in (relay.address, second, relay.address):
+            client.sendto(b"\x40ping", target)
+            for _ in range(2000):
+                await asyncio.sleep(0.001)
+                try:
+                    data, source = client.recvfrom(2048)
+                    break
+                except BlockingIOError:
+                    continue
+            answers.append((data, target, source))
+    finally:
+        for echo in servers:
+            loop.remove_reader(echo.fileno())
+            echo.close()
+        relay.close()
+        client.close()
+    return answers
+
+
+def test_a_second_listener_relays_to_the_second_server_and_answers_from_itself() -> None:
+    answers = asyncio.run(_two_listeners())
+    assert [data for data, _, _ in answers] == [b"A\x40ping", b"B\x40ping", b"A\x40ping"]
+    for _, target, source in answers:
+        assert source == target  # a path is a pair of addresses: replies come from it

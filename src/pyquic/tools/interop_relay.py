@@ -294,15 +294,18 @@ class _Upstream:
     reads each datagram's ECN codepoint (IP_RECVTOS / IPV6_RECVTCLASS) and sets it on send.
     """
 
-    def __init__(self, relay: Relay, client: Address, local_host: str | None) -> None:
-        self.relay, self.client = relay, client
+    def __init__(
+        self, relay: Relay, listener: _Listener, client: Address, local_host: str | None
+    ) -> None:
+        self.relay, self.listener, self.client = relay, listener, client
+        self.server = listener.server
         self.current = True  # False once rebound: the server's packets to it are dropped
-        family = socket.AF_INET6 if ":" in relay.server[0] else socket.AF_INET
+        family = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             if local_host is not None:
                 sock.bind((local_host, 0))
-            sock.connect(relay.server)
+            sock.connect(self.server)
             self.datapath = UdpDatapath.from_socket(
                 sock, loop=relay.loop, on_receive=self._received, use_gso=False
             )
@@ -318,9 +321,23 @@ class _Upstream:
     def send(self, payload: bytes, ecn: int) -> None:
         """Send ``payload`` to the server with ``ecn`` (recorded as sent on the server leg)."""
         ecn = ecn if self.datapath.features.ecn else 0
-        self.datapath.send([(payload, self.relay.server)], ecn=ecn)
+        self.datapath.send([(payload, self.server)], ecn=ecn)
         if self.relay.capture is not None:
-            self.relay.capture.server_side.write(self.address, self.relay.server, payload, ecn)
+            self.relay.capture.server_side.write(self.address, self.server, payload, ecn)
+
+
+class _Listener:
+    """A listening socket of the relay and the server address it forwards to."""
+
+    def __init__(self, relay: Relay, local: Address, server: Address) -> None:
+        self.server = server
+        self.datapath = UdpDatapath.bind(
+            local,
+            loop=relay.loop,
+            on_receive=functools.partial(relay._from_clients, self),
+            use_gso=False,
+        )
+        self.address = _plain(self.datapath.local_address)
 
 
 class Relay:
@@ -344,9 +361,8 @@ class Relay:
         self.rebinds = 0
         self.links = {"to_server": to_server, "to_client": to_client}
         self.capture = None if pcap_dir is None else _Capture(pcap_dir)
-        self.datapath: UdpDatapath | None = None
-        self.address: Address = ("", 0)
-        self._upstreams: dict[Address, _Upstream] = {}
+        self.listeners: list[_Listener] = []
+        self._upstreams: dict[tuple[Address, Address], _Upstream] = {}  # (client, server)
         self._retired: list[_Upstream] = []
         self.loop = asyncio.get_running_loop()
         self._started = self.loop.time()
@@ -370,14 +386,24 @@ class Relay:
         """A relay listening on ``local`` (port 0: any; see :attr:`address`) towards ``server``."""
         relay = cls(server, to_server, to_client, rebinding, pcap_dir)
         try:
-            relay.datapath = UdpDatapath.bind(
-                local, loop=relay.loop, on_receive=relay._from_clients, use_gso=False
-            )
+            relay.add_listener(local, server)
         except BaseException:
             relay.close()
             raise
-        relay.address = _plain(relay.datapath.local_address)
         return relay
+
+    @property
+    def address(self) -> Address:
+        """The first listening socket's address (the one clients are given)."""
+        return self.listeners[0].address
+
+    def add_listener(self, local: Address, server: Address) -> Address:
+        """Also listen on ``local`` and forward what arrives there to ``server``, through the
+        same links: a second address of the server (its preferred address, RFC 9000 §9.6)
+        reached through the relay.  Returns the new socket's address."""
+        listener = _Listener(self, local, server)
+        self.listeners.append(listener)
+        return listener.address
 
     def _schedule(self, link: Link, data: bytes, send: Callable[[bytes], None]) -> None:
         now = self.loop.time()
@@ -385,28 +411,31 @@ class Relay:
         if admitted is not None:
             self.loop.call_at(admitted[0], send, admitted[1])
 
-    def _from_clients(self, batch: list[ReceivedDatagram]) -> None:
+    def _from_clients(self, listener: _Listener, batch: list[ReceivedDatagram]) -> None:
         for datagram in batch:
             client, ecn = _plain(datagram.remote), datagram.ecn
             if self.capture is not None:
-                self.capture.client_side.write(client, self.address, datagram.data, ecn)
-            send = functools.partial(self._send_up, client, ecn=ecn)
+                self.capture.client_side.write(client, listener.address, datagram.data, ecn)
+            send = functools.partial(self._send_up, listener, client, ecn=ecn)
             self._schedule(self.links["to_server"], datagram.data, send)
 
-    def _send_up(self, client: Address, payload: bytes, *, ecn: int) -> None:
-        upstream = self._upstreams.get(client)
+    def _send_up(self, listener: _Listener, client: Address, payload: bytes, *, ecn: int) -> None:
+        upstream = self._upstreams.get((client, listener.server))
         if upstream is None:
             try:
-                upstream = self._open_upstream(client)
+                upstream = self._open_upstream(listener, client)
             except OSError as exc:
                 print(f"interop_relay: no upstream socket: {exc}", file=sys.stderr, flush=True)
                 return
         upstream.send(payload, ecn)
 
-    def _open_upstream(self, client: Address, local_host: str | None = None) -> _Upstream:
-        upstream = _Upstream(self, client, local_host)
-        old = self._upstreams.get(client)
-        self._upstreams[client] = upstream
+    def _open_upstream(
+        self, listener: _Listener, client: Address, local_host: str | None = None
+    ) -> _Upstream:
+        upstream = _Upstream(self, listener, client, local_host)
+        key = (client, listener.server)
+        old = self._upstreams.get(key)
+        self._upstreams[key] = upstream
         if old is not None:  # the NAT forgot the old binding: what reaches it is dropped
             old.current = False
             self._retired.append(old)  # kept open, so the capture sees what the server sends it
@@ -416,7 +445,7 @@ class Relay:
         """Give every client a new upstream binding (new port, maybe new address); re-arm."""
         rebinding = self.rebinding
         assert rebinding is not None
-        for client, upstream in list(self._upstreams.items()):
+        for (client, _), upstream in list(self._upstreams.items()):
             host = None
             if rebinding.new_address:
                 current = host = upstream.address[0]
@@ -424,7 +453,7 @@ class Relay:
                     host = f"127.0.0.{self._random.randrange(2, 255)}"
             self.rebinds += 1
             try:
-                self._open_upstream(client, host)
+                self._open_upstream(upstream.listener, client, host)
             except OSError as exc:
                 print(f"interop_relay: rebinding failed: {exc}", file=sys.stderr, flush=True)
         if rebinding.every_s > 0:
@@ -433,20 +462,25 @@ class Relay:
     def from_server(self, upstream: _Upstream, data: bytes, ecn: int) -> None:
         """A datagram the server sent to ``upstream``: recorded, then relayed if still bound."""
         if self.capture is not None:
-            self.capture.server_side.write(self.server, upstream.address, data, ecn)
+            self.capture.server_side.write(upstream.server, upstream.address, data, ecn)
         if upstream.current:
-            self.to_client(data, upstream.client, ecn)
+            self.to_client(data, upstream.client, ecn, upstream.listener)
 
-    def to_client(self, data: bytes, client: Address, ecn: int = 0) -> None:
-        """Send ``data`` from the server towards ``client`` through the link."""
+    def to_client(
+        self, data: bytes, client: Address, ecn: int = 0, listener: _Listener | None = None
+    ) -> None:
+        """Send ``data`` from the server towards ``client`` through the link, from ``listener``
+        (the socket the client sent to; default the first)."""
         link = self.links["to_client"]
+        source = listener if listener is not None else self.listeners[0]
 
         def deliver(payload: bytes) -> None:
-            if self.datapath is not None and not self.datapath.closed:
-                sent_ecn = ecn if self.datapath.features.ecn else 0
-                self.datapath.send([(payload, client)], ecn=sent_ecn)
+            datapath = source.datapath
+            if not datapath.closed:
+                sent_ecn = ecn if datapath.features.ecn else 0
+                datapath.send([(payload, client)], ecn=sent_ecn)
                 if self.capture is not None:
-                    self.capture.client_side.write(self.address, client, payload, sent_ecn)
+                    self.capture.client_side.write(source.address, client, payload, sent_ecn)
             if payload and payload[0] & 0x80 == 0:  # short header: 1-RTT
                 at = round(self.loop.time() - self._started, 6)
                 stats = link.stats
@@ -475,8 +509,8 @@ class Relay:
             self._rebind_timer.cancel()
         for upstream in [*self._upstreams.values(), *self._retired]:
             upstream.datapath.close()
-        if self.datapath is not None:
-            self.datapath.close()
+        for listener in self.listeners:
+            listener.datapath.close()
         if self.capture is not None:
             self.capture.close()
 
@@ -521,6 +555,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--rebind-addr", action="store_true", help="rebind to a new 127.0.0.x too (IPv4)"
     )
     parser.add_argument(
+        "--second-port", type=int, default=None, help="also listen on this port (0: any) ..."
+    )
+    parser.add_argument(
+        "--second-server", type=_address, default=None, help="... and relay it to HOST:PORT"
+    )
+    parser.add_argument(
         "--pcap-dir",
         default=None,
         help=f"write {CLIENT_SIDE_PCAP} and {SERVER_SIDE_PCAP} (each leg, both ways) here",
@@ -539,12 +579,15 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     relay = Relay.listen(
         (args.host, args.port), args.server, to_server, to_client, rebinding, pcap_dir
     )
+    if args.second_server is not None:
+        relay.add_listener((args.host, args.second_port or 0), args.second_server)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    host, port = relay.address
-    shown = f"[{host}]" if ":" in host else host
-    print(f"listening on {shown}:{port}", flush=True)
+    for listener in relay.listeners:  # the first line names the main port
+        host, port = listener.address
+        shown = f"[{host}]" if ":" in host else host
+        print(f"listening on {shown}:{port}", flush=True)
     try:
         await stop.wait()
     finally:
