@@ -25,7 +25,15 @@ from pyquic.core.connection import Connection, ConnectionState
 from pyquic.core.errors import TransportErrorCode
 from pyquic.core.events import ConnectionTerminated, StreamOpened
 from pyquic.core.frame_rules import is_ack_eliciting
-from pyquic.core.frames import AckFrame, ConnectionCloseFrame, Frame, PingFrame, StreamFrame
+from pyquic.core.frames import (
+    AckFrame,
+    ConnectionCloseFrame,
+    CryptoFrame,
+    Frame,
+    HandshakeDoneFrame,
+    PingFrame,
+    StreamFrame,
+)
 from pyquic.core.levels import EncryptionLevel, PacketSpace
 from pyquic.core.rtt import K_GRANULARITY_US
 from pyquic.core.settings import Settings
@@ -82,6 +90,28 @@ def _terminated(conn: Connection) -> list[ConnectionTerminated]:
 # --- PTO (RFC 9002 §6.2) ------------------------------------------------------------------------
 
 
+def test_each_probe_of_a_lost_client_hello_repeats_it() -> None:
+    """RFC 9002 §6.2.4: probes carry the data in flight.  Both probes of a lost first flight carry
+    the ClientHello, so whichever reaches the server first can start its handshake (a server may
+    refuse a first Initial without CRYPTO, as a PING-only probe would be)."""
+    pair = connection_pair(seed=31)
+    client = pair.client
+    t0 = pair.network.now_us
+    first = flush(client, t0)  # the ClientHello, dropped
+    assert len(first) == 1
+    deadline = client.next_timer_us()
+    assert deadline is not None
+    client.handle_timer(deadline)
+    probes = flush(client, deadline)
+    assert len(probes) == 2
+    for probe in probes:
+        frames = _frames(client, probe)
+        crypto = [
+            f for kind, f in frames if kind is PacketType.INITIAL and isinstance(f, CryptoFrame)
+        ]
+        assert crypto and crypto[0].offset == 0, frames
+
+
 def test_pto_fires_at_the_rfc_9002_time_and_backs_off() -> None:
     pair, t0 = _established(1)
     client, server = pair.client, pair.server
@@ -119,20 +149,19 @@ def test_pto_fires_at_the_rfc_9002_time_and_backs_off() -> None:
     assert client.loss.pto_count == 2
     assert client.next_timer_us() == second + 4 * pto
 
-    # the last probes get through: the server acknowledges at once (a gap, RFC 9000 §13.2.1),
-    # the client declares the first packet lost and sends its data again
+    # the probes repeat the data in flight (RFC 9002 §6.2.4), whatever the encoding (with or
+    # without a Length field, §19.8)
+    frames = [f for d in probes for _, f in _frames(client, d)]
+    resent = [(f.stream_id, f.offset, f.data, f.fin) for f in frames if isinstance(f, StreamFrame)]
+    assert (stream_id, 0, b"lost once", True) in resent
+    # the last probes get through: the data arrives, the server acknowledges at once (a gap,
+    # RFC 9000 §13.2.1), and the acknowledgement resets the backoff (RFC 9002 §6.2.1)
     deliver(server, probes, second + LATENCY_US)
+    assert server.read_stream(stream_id) == (b"lost once", True)
     acks = flush(server, second + LATENCY_US)
     assert acks
     deliver(client, acks, second + 2 * LATENCY_US)
-    assert client.loss.pto_count == 0  # RFC 9002 §6.2.1: an acknowledgement resets the backoff
-    retransmission = flush(client, second + 2 * LATENCY_US)
-    frames = [f for d in retransmission for _, f in _frames(client, d)]
-    # the same data again, whatever the encoding (with or without a Length field, §19.8)
-    resent = [(f.stream_id, f.offset, f.data, f.fin) for f in frames if isinstance(f, StreamFrame)]
-    assert (stream_id, 0, b"lost once", True) in resent
-    deliver(server, retransmission, second + 3 * LATENCY_US)
-    assert server.read_stream(stream_id) == (b"lost once", True)
+    assert client.loss.pto_count == 0
 
 
 def test_pto_period_uses_the_granularity_floor_when_rttvar_is_small() -> None:
@@ -489,3 +518,47 @@ def test_server_application_close_during_the_handshake_uses_every_level() -> Non
     assert event.error_code == TransportErrorCode.APPLICATION_ERROR
     assert (event.application, event.by_peer) == (False, True)
     assert flush(client, 2 * LATENCY_US) == []
+
+
+def _exchange(pair: ConnectionPair, now: int, rounds: int, step_us: int = 10_000) -> int:
+    """Run timers and deliver every datagram both ways, ``rounds`` times; the time after."""
+    client, server = pair.client, pair.server
+    for _ in range(rounds):
+        for conn in (client, server):
+            deadline = conn.next_timer_us()
+            if deadline is not None and deadline <= now:
+                conn.handle_timer(now)
+        deliver(server, flush(client, now), now)
+        deliver(client, flush(server, now), now)
+        now += step_us
+    return now
+
+
+def test_a_lost_handshake_done_is_sent_again_by_the_servers_probes() -> None:
+    """RFC 9001 §4.1.2, RFC 9002 §6.2.4: when every datagram carrying HANDSHAKE_DONE is lost and
+    the client sends nothing in 1-RTT, the server's PTO probes repeat the frame, and the client
+    confirms its handshake (and stops sending Handshake packets)."""
+    pair = connection_pair(seed=32)
+    client, server = pair.client, pair.server
+    now = pair.network.now_us
+    deliver(server, flush(client, now), now)  # the ClientHello
+    deliver(client, flush(server, now), now)  # the server's flight
+    deliver(server, flush(client, now), now)  # the client's Finished: the server confirms
+    assert server.handshake_confirmed and not client.handshake_confirmed
+    lost = flush(server, now)
+    assert any(
+        isinstance(frame, HandshakeDoneFrame) for d in lost for _, frame in _frames(server, d)
+    )
+    # the client's ACKs are lost too: the server learns nothing until its PTO fires
+    flush(client, now)
+    pto_deadline = server.next_timer_us()
+    assert pto_deadline is not None
+    server.handle_timer(pto_deadline)
+    probes = flush(server, pto_deadline)
+    assert any(
+        isinstance(frame, HandshakeDoneFrame) for d in probes for _, frame in _frames(server, d)
+    )
+    deliver(client, probes, pto_deadline)
+    now = _exchange(pair, pto_deadline, rounds=20)
+    assert client.handshake_confirmed
+    assert not client.keys.can_send(EncryptionLevel.HANDSHAKE)  # RFC 9001 §4.9.2

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pyquic.core import paths, version_negotiation
+from pyquic.core import paths, version_negotiation, version_restart
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import (
     ConnectionTerminated,
@@ -266,12 +266,8 @@ def on_version_or_retry(
     if not conn.is_client or conn.peer_initial_source_cid is not None:
         return False  # RFC 9000 §17.2.5.2: once the server answered, these are discarded
     if isinstance(packet, VersionNegotiationPacket):
-        from pyquic.core.send_path import on_version_negotiation
-
-        return on_version_negotiation(conn, packet, now)
-    from pyquic.core.send_path import on_retry
-
-    return on_retry(conn, packet, datagram, now)
+        return version_restart.handle_version_negotiation(conn, packet, now)
+    return version_restart.handle_retry(conn, packet, datagram, now)
 
 
 _HANDLERS: dict[type, Callable[..., None]] = {

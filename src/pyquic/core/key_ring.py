@@ -164,6 +164,12 @@ class KeyRing:
         self.packets_in_phase += 1
         self.bytes_in_phase += size
 
+    @property
+    def one_rtt_acked(self) -> bool:
+        """Whether a 1-RTT packet of the current key phase was acknowledged (not a 0-RTT one:
+        0-RTT packets share the space but are sealed before any 1-RTT packet)."""
+        return self._phase_acked
+
     def on_ack(self, largest_acknowledged: int) -> None:
         """An ACK in the application space: has a packet of the current phase been acked?"""
         if self._phase_start_pn is not None and largest_acknowledged >= self._phase_start_pn:

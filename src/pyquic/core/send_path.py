@@ -22,7 +22,6 @@ from pyquic.core import ecn, key_update, paths, stream_burst
 from pyquic.core.connection_state import ConnectionState
 from pyquic.core.crypto_interface import PacketKeys
 from pyquic.core.errors import QuicError, TransportErrorCode
-from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frames import (
     AckFrame,
     ConnectionCloseFrame,
@@ -50,7 +49,6 @@ from pyquic.core.packet_builder import (
     plan_packet,
     seal_packet,
 )
-from pyquic.core.packet_header import RetryPacket, VersionNegotiationPacket
 from pyquic.core.qlog import QlogPacketHeader
 from pyquic.core.send_plan import LEVELS as _LEVELS
 from pyquic.core.send_plan import amplification_allowance as _amplification_allowance
@@ -235,7 +233,13 @@ def _build_packet(
     if may_send_data:
         _fill(conn, level, filler, now_us)
         if not filler.ack_eliciting and conn.probes_pending[space]:
-            filler.add(PingFrame(), None)  # RFC 9002 §6.2.4: a probe must elicit an ACK
+            if space is not PacketSpace.APPLICATION and _requeue_crypto(conn, space):
+                # RFC 9002 §6.2.4: a probe carries data in flight when there is some; each of
+                # the two probes repeats the handshake data, so whichever arrives first starts
+                # the peer's handshake (a server may refuse a first Initial without CRYPTO)
+                _fill_crypto(conn, level, filler)
+            if not filler.ack_eliciting:
+                filler.add(PingFrame(), None)  # RFC 9002 §6.2.4: a probe must elicit an ACK
     if not filler.payload:
         return None
     if filler.ack_eliciting and conn.probes_pending[space]:
@@ -267,6 +271,17 @@ def _fill(conn: Connection, level: EncryptionLevel, filler: _PacketFiller, now_u
     if level is EncryptionLevel.APPLICATION and conn.handshake_complete_locally():
         _fill_control(conn, filler, now_us)
         _fill_streams(conn, filler, now_us)
+
+
+def _requeue_crypto(conn: Connection, space: PacketSpace) -> bool:
+    """Mark the CRYPTO data of ``space`` still in flight as due again; whether there was any."""
+    found = False
+    for packet in conn.loss.unacked_packets(space):
+        for record in packet.records:
+            if isinstance(record, CryptoChunk):
+                conn.crypto_streams[record.level].on_lost(record.offset, record.length)
+                found = True
+    return found
 
 
 def _fill_crypto(conn: Connection, level: EncryptionLevel, filler: _PacketFiller) -> None:
@@ -541,6 +556,10 @@ def on_ack_received(
     recovery_start_us = conn.cc.recovery_start_time_us
     if space is PacketSpace.APPLICATION:
         conn.keys.on_ack(frame.largest_acknowledged)  # RFC 9001 §6.1
+        if conn.is_client and not conn.handshake_confirmed and conn.keys.one_rtt_acked:
+            # RFC 9001 §4.1.2: a client MAY consider the handshake confirmed when a 1-RTT
+            # packet of its own is acknowledged (HANDSHAKE_DONE may have been lost)
+            conn.confirm_handshake()
     prior_largest = conn.loss.largest_acked(space)
     outcome = conn.loss.on_ack_received(
         space,
@@ -587,13 +606,25 @@ def on_loss_timer(conn: Connection, now_us: int) -> None:
     if outcome.probe_space is not None:
         space = outcome.probe_space
         conn.probes_pending[space] = max(conn.probes_pending[space], outcome.probe_count)
+        # RFC 9002 §6.2.4: a probe carries data in flight when there is some
         if space is not PacketSpace.APPLICATION:
-            # RFC 9002 §6.2.4: a probe carries data in flight when there is some
-            for packet in conn.loss.unacked_packets(space):
-                for record in packet.records:
-                    if isinstance(record, CryptoChunk):
-                        conn.crypto_streams[record.level].on_lost(record.offset, record.length)
+            _requeue_crypto(conn, space)
+        else:
+            _requeue_oldest(conn, outcome.probe_count)
     _after_recovery_event(conn, now_us)
+
+
+def _requeue_oldest(conn: Connection, count: int) -> None:
+    """The frames of the ``count`` oldest ack-eliciting 1-RTT packets in flight are due again, so
+    the probes repeat them (a lost HANDSHAKE_DONE, say, which the peer's handshake waits for).
+    The packets stay in flight: an ACK of either copy settles the data.  PMTU probes are left
+    alone (their loss means something else, RFC 9000 §14.4)."""
+    for packet in conn.loss.unacked_packets(PacketSpace.APPLICATION):
+        if count <= 0:
+            return
+        if packet.ack_eliciting and not packet.mtu_probe:
+            _on_records(conn, packet, acked=False)
+            count -= 1
 
 
 def _after_recovery_event(conn: Connection, now_us: int) -> None:
@@ -713,53 +744,6 @@ _RECORD_HANDLERS: dict[type, Callable[..., None]] = {
     NewTokenFrame: _new_token,
     MtuProbeRecord: _mtu_probe_record,
 }
-
-
-# --- Version Negotiation and Retry (client, RFC 9000 §6.2, §17.2.5) ------------------------
-
-
-def on_version_negotiation(conn: Connection, packet: VersionNegotiationPacket, now_us: int) -> bool:
-    """RFC 9000 §6.2, RFC 9368 §2.1, §4: ignore the packet, start a new attempt in a version
-    both support (:mod:`pyquic.core.version_restart`), or abandon the attempt."""
-    from pyquic.core import version_restart
-
-    outcome = version_restart.on_version_negotiation(conn, packet, now_us)
-    if outcome is not version_restart.Outcome.ABANDON:
-        return outcome is version_restart.Outcome.RESTARTED
-    conn.state = ConnectionState.CLOSED
-    conn.emit(
-        ConnectionTerminated(
-            int(TransportErrorCode.VERSION_NEGOTIATION_ERROR),
-            "the server supports none of our versions: "
-            + ", ".join(f"{v:#010x}" for v in packet.supported_versions),
-            None,
-            application=False,
-            by_peer=True,
-        )
-    )
-    return True
-
-
-def on_retry(conn: Connection, packet: RetryPacket, datagram: bytes, now_us: int) -> bool:
-    """RFC 9000 §17.2.5.2: one Retry, with a valid tag, restarts the Initial exchange."""
-    if conn.retry_source_cid is not None or packet.version != conn.version.number:
-        return False
-    raw = datagram[packet.packet_start : packet.packet_end]
-    if not conn.crypto.verify_retry_integrity(conn.version, conn.original_destination_cid, raw):
-        return False  # RFC 9001 §5.8: discard a Retry whose tag does not verify
-    assert conn.peer_cids is not None
-    conn.retry_source_cid = packet.source_cid
-    conn.token = packet.token
-    conn.peer_cids.replace_initial(packet.source_cid)
-    send, recv = conn.crypto.initial_keys(conn.version, packet.source_cid, True)
-    conn.keys.install(EncryptionLevel.INITIAL, send=send, recv=recv)
-    # RFC 9002 §6.3: the Initial packets sent so far are gone; their data is sent again
-    for sent in conn.loss.discard_space(PacketSpace.INITIAL):
-        for record in sent.records:
-            if isinstance(record, CryptoChunk):
-                conn.crypto_streams[record.level].on_lost(record.offset, record.length)
-    conn.stats.stateless_retry = True
-    return True
 
 
 __all__ = [

@@ -1,4 +1,7 @@
-"""Incompatible version negotiation for the client: a new first flight after Version Negotiation.
+"""The client's new first flight: after Version Negotiation (a new version) or a Retry.
+
+Retry (RFC 9000 §17.2.5.2, :func:`handle_retry`): one Retry with a valid integrity tag (RFC 9001
+§5.8) makes the client send its Initials again to the Retry's Source CID, with its token.
 
 A client whose first flight's version the server cannot parse gets a Version Negotiation packet
 (RFC 9000 §6, §17.2.1).  This module decides what the client does with it (RFC 9000 §6.2, RFC 9368
@@ -28,16 +31,26 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from pyquic.core.connection_state import ConnectionState
 from pyquic.core.crypto_stream import CryptoStream
+from pyquic.core.errors import TransportErrorCode
+from pyquic.core.events import ConnectionTerminated
 from pyquic.core.key_ring import KeyRing
 from pyquic.core.levels import EncryptionLevel, PacketSpace
-from pyquic.core.packet_header import VersionNegotiationPacket
+from pyquic.core.packet_header import RetryPacket, VersionNegotiationPacket
+from pyquic.core.sent_packet import CryptoChunk
 from pyquic.core.version import VersionInfo, version_info
 
 if TYPE_CHECKING:
     from pyquic.core.connection import Connection
 
-__all__ = ["Outcome", "on_version_negotiation", "select_version"]
+__all__ = [
+    "Outcome",
+    "handle_retry",
+    "handle_version_negotiation",
+    "on_version_negotiation",
+    "select_version",
+]
 
 _LEVELS = (EncryptionLevel.INITIAL, EncryptionLevel.HANDSHAKE, EncryptionLevel.APPLICATION)
 
@@ -101,3 +114,50 @@ def _restart(conn: Connection, info: VersionInfo) -> None:
     # RFC 9368 §7.2: a ticket is scoped to the version it was issued in, so no 0-RTT now
     conn.remembered_parameters = None
     conn.begin_client_attempt()
+
+
+# --- the client's answers to Version Negotiation and Retry (RFC 9000 §6.2, §17.2.5) -----------
+
+
+def handle_version_negotiation(
+    conn: Connection, packet: VersionNegotiationPacket, now_us: int
+) -> bool:
+    """RFC 9000 §6.2, RFC 9368 §2.1, §4: ignore the packet, start a new attempt in a version
+    both support, or abandon the attempt; True when the packet was acted on."""
+    outcome = on_version_negotiation(conn, packet, now_us)
+    if outcome is not Outcome.ABANDON:
+        return outcome is Outcome.RESTARTED
+    conn.state = ConnectionState.CLOSED
+    conn.emit(
+        ConnectionTerminated(
+            int(TransportErrorCode.VERSION_NEGOTIATION_ERROR),
+            "the server supports none of our versions: "
+            + ", ".join(f"{v:#010x}" for v in packet.supported_versions),
+            None,
+            application=False,
+            by_peer=True,
+        )
+    )
+    return True
+
+
+def handle_retry(conn: Connection, packet: RetryPacket, datagram: bytes, now_us: int) -> bool:
+    """RFC 9000 §17.2.5.2: one Retry, with a valid tag, restarts the Initial exchange."""
+    if conn.retry_source_cid is not None or packet.version != conn.version.number:
+        return False
+    raw = datagram[packet.packet_start : packet.packet_end]
+    if not conn.crypto.verify_retry_integrity(conn.version, conn.original_destination_cid, raw):
+        return False  # RFC 9001 §5.8: discard a Retry whose tag does not verify
+    assert conn.peer_cids is not None
+    conn.retry_source_cid = packet.source_cid
+    conn.token = packet.token
+    conn.peer_cids.replace_initial(packet.source_cid)
+    send, recv = conn.crypto.initial_keys(conn.version, packet.source_cid, True)
+    conn.keys.install(EncryptionLevel.INITIAL, send=send, recv=recv)
+    # RFC 9002 §6.3: the Initial packets sent so far are gone; their data is sent again
+    for sent in conn.loss.discard_space(PacketSpace.INITIAL):
+        for record in sent.records:
+            if isinstance(record, CryptoChunk):
+                conn.crypto_streams[record.level].on_lost(record.offset, record.length)
+    conn.stats.stateless_retry = True
+    return True
