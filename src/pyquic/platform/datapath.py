@@ -114,6 +114,8 @@ def _thread_receive_buffer() -> tuple[bytearray, memoryview]:
         buffer = bytearray(RECEIVE_BUFFER_BYTES)
         buffers = _RECEIVE_BUFFERS.value = (buffer, memoryview(buffer))
     return buffers
+
+
 _ANCILLARY_BYTES = 256  # room for UDP_GRO, IP(V6)_PKTINFO and TOS/TCLASS control messages
 _ECN_MASK = 0b11
 _ECT0 = 0b10
