@@ -6,8 +6,8 @@ codepoint and local address; on Linux it sends with UDP_SEGMENT (GSO), receives 
 reads IP_PKTINFO / IP_TOS control messages.  asyncio's ``DatagramTransport`` cannot do any of
 that (no ancillary data, one ``sendto`` per datagram), so this module drives a non-blocking socket
 directly: :meth:`asyncio.AbstractEventLoop.add_reader` wakes :class:`UdpDatapath`, which then calls
-``recvmsg_into`` in a bounded loop (up to ``receive_batch_limit`` calls per wakeup, as MsQuic's
-recvmmsg batches) and delivers everything it read in one ``on_receive`` call.
+``recvmsg_into`` in a bounded loop (up to ``receive_batch_limit`` calls and
+:data:`MAX_RECEIVE_BATCH_DATAGRAMS` datagrams per wakeup, as MsQuic's recvmmsg batches) and delivers everything it read in one ``on_receive`` call.
 
 Design choices:
 
@@ -99,6 +99,10 @@ MAX_GSO_SEGMENTS = 64  # UDP_MAX_SEGMENTS in include/linux/udp.h (older kernels;
 MAX_GSO_BYTES = 65_507  # 65,535 minus the IPv4 and UDP headers: one IP datagram's payload
 DEFAULT_RECEIVE_BUFFER_BYTES = 2 * 1024 * 1024  # SO_RCVBUF asked for (the kernel caps it)
 RECEIVE_BUFFER_BYTES = 65_536  # one GRO-coalesced receive, or the largest UDP datagram
+# Datagrams handed up per wakeup at most (GRO may coalesce dozens per read): the QUIC layer
+# answers each batch, so a bounded batch keeps the peer's ACKs coming (MsQuic's receive batches
+# are likewise bounded in datagrams)
+MAX_RECEIVE_BATCH_DATAGRAMS = 64
 _RECEIVE_BUFFERS = threading.local()
 
 
@@ -481,6 +485,8 @@ class UdpDatapath:
         buffer, view = _thread_receive_buffer()
         buffers = [buffer]
         for _ in range(self._receive_batch_limit):
+            if len(out) >= MAX_RECEIVE_BATCH_DATAGRAMS:
+                break  # the rest waits for the next wakeup, after the ACKs for these went out
             try:
                 nbytes, ancillary, flags, remote = sock.recvmsg_into(buffers, _ANCILLARY_BYTES)
             except (BlockingIOError, InterruptedError):
