@@ -165,12 +165,13 @@ class ReassemblyBuffer:
     data is dropped as it becomes contiguous.
     """
 
-    __slots__ = ("_data", "_keep_data", "_max_ranges", "_read_offset", "_received")
+    __slots__ = ("_contiguous", "_data", "_keep_data", "_max_ranges", "_read_offset", "_received")
 
     def __init__(self, max_ranges: int = DEFAULT_MAX_RANGES) -> None:
         self._data = bytearray()  # bytes [read_offset, highest inserted); gaps zero-filled
         self._read_offset = 0
         self._received = RangeSet()  # every offset received, including the delivered prefix
+        self._contiguous = 0  # contiguous_end, kept up to date by insert (asked per packet)
         self._max_ranges = max_ranges
         self._keep_data = True
 
@@ -182,10 +183,7 @@ class ReassemblyBuffer:
     @property
     def contiguous_end(self) -> int:
         """One past the last byte received without a gap from offset 0."""
-        first = self._received.first()
-        if first is not None and first[0] <= self._read_offset:
-            return first[1]
-        return self._read_offset
+        return self._contiguous
 
     @property
     def readable_bytes(self) -> int:
@@ -212,6 +210,10 @@ class ReassemblyBuffer:
             offset = read_offset
         received = self._received
         received.add(offset, end)
+        if offset <= self._contiguous:  # it touches the contiguous prefix: extend it
+            first = received.first()
+            if first is not None and first[0] <= self._contiguous < first[1]:
+                self._contiguous = first[1]
         if len(received) > self._max_ranges:
             raise QuicError(
                 TransportErrorCode.INTERNAL_ERROR,

@@ -35,6 +35,10 @@ from pyquic.core.stream_buffer import DEFAULT_MAX_RANGES, Buffer, ReassemblyBuff
 class RecvState(Enum):
     """Receiving part states (RFC 9000 §3.2, Figure 3)."""
 
+    # members are singletons compared by identity: hash them by identity too (Enum's default
+    # hashes the name in Python code, and these are looked up in sets on every packet)
+    __hash__ = object.__hash__
+
     RECV = "recv"
     SIZE_KNOWN = "size_known"
     DATA_RECVD = "data_recvd"

@@ -31,6 +31,10 @@ from pyquic.core.varint import VARINT_MAX
 class SendState(Enum):
     """Sending part states (RFC 9000 §3.1, Figure 2)."""
 
+    # members are singletons compared by identity: hash them by identity too (Enum's default
+    # hashes the name in Python code, and these are looked up in sets on every packet)
+    __hash__ = object.__hash__
+
     READY = "ready"
     SEND = "send"
     DATA_SENT = "data_sent"

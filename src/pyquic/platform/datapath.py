@@ -7,7 +7,8 @@ reads IP_PKTINFO / IP_TOS control messages.  asyncio's ``DatagramTransport`` can
 that (no ancillary data, one ``sendto`` per datagram), so this module drives a non-blocking socket
 directly: :meth:`asyncio.AbstractEventLoop.add_reader` wakes :class:`UdpDatapath`, which then calls
 ``recvmsg_into`` in a bounded loop (up to ``receive_batch_limit`` calls and
-:data:`MAX_RECEIVE_BATCH_DATAGRAMS` datagrams per wakeup, as MsQuic's recvmmsg batches) and delivers everything it read in one ``on_receive`` call.
+:data:`MAX_RECEIVE_BATCH_DATAGRAMS` datagrams per wakeup, as MsQuic's recvmmsg batches) and
+delivers everything it read in one ``on_receive`` call.
 
 Design choices:
 
