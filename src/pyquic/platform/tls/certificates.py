@@ -29,6 +29,7 @@ it on Linux (see :meth:`CertificateVerifier.from_system_store`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import ipaddress
 import os
@@ -220,6 +221,18 @@ def verification_subject(server_name: str) -> verification.Subject:
     return x509.DNSName(name)
 
 
+@functools.lru_cache(maxsize=64)
+def _decode_certificate(der: bytes) -> x509.Certificate:
+    """One certificate, fully decoded.  Cached by its DER bytes (certificates are immutable): a
+    client that connects again and again to the same servers decodes their chains once."""
+    certificate = x509.load_der_x509_certificate(der)
+    # cryptography decodes these lazily, so decode them now: a bad field is the peer's
+    # bad_certificate (RFC 8446 §6.2), not an error out of the verifier or the engine
+    _ = (certificate.subject, certificate.issuer, certificate.extensions)
+    certificate.public_key()
+    return certificate
+
+
 def _parse_chain(chain_der: Sequence[bytes], *, client: bool) -> list[x509.Certificate]:
     """Decode the peer's Certificate message entries (RFC 8446 §4.4.2)."""
     if not chain_der:
@@ -235,11 +248,7 @@ def _parse_chain(chain_der: Sequence[bytes], *, client: bool) -> list[x509.Certi
     chain = []
     for index, der in enumerate(chain_der):
         try:
-            certificate = x509.load_der_x509_certificate(bytes(der))
-            # cryptography decodes these lazily, so decode them now: a bad field is the peer's
-            # bad_certificate (RFC 8446 §6.2), not an error out of the verifier or the engine
-            _ = (certificate.subject, certificate.issuer, certificate.extensions)
-            certificate.public_key()
+            certificate = _decode_certificate(bytes(der))
         except UnsupportedAlgorithm as exc:  # RFC 8446 §6.2: a certificate of a type we lack
             raise alert_error(
                 AlertDescription.unsupported_certificate, f"certificate {index}: {exc}"
