@@ -33,11 +33,12 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pyquic demo
 
-# The interop runner's test cases, pyquic against pyquic on loopback (no containers) through
-# the impairment relay (10 Mbit/s, 15 ms, per-case loss/corruption/blackhole/long RTT) plus the
-# goodput measurement: a matrix in interop-results/ (matrix.md, results.json). Not in `make test`.
-interop: $(STAMP)
-	$(BIN)/python -m pyquic.tools.interop_runner --output interop-results
+# The interop runner's test cases on loopback (no containers) through the impairment relay
+# (10 Mbit/s, 15 ms, per-case loss/corruption/blackhole/long RTT/rebinding) plus the goodput
+# measurement, for every server x client pair of pyquic, aioquic and ngtcp2 (tests/interop/peers.json)
+# with pyquic on one side: a matrix in interop-results/ (matrix.md, results.json). Not in `make test`.
+interop: $(STAMP) peers
+	$(BIN)/python -m pyquic.tools.interop_runner --peers tests/interop/peers.json --output interop-results
 
 # Benchmarks: never part of `make test`.
 bench: $(STAMP)

@@ -38,7 +38,8 @@ from pyquic.core.levels import EncryptionLevel, PacketSpace
 from pyquic.core.rtt import K_GRANULARITY_US
 from pyquic.core.settings import Settings
 from pyquic.core.version import PacketType
-from pyquic.testing.pair import ConnectionPair, connection_pair, pair_settings
+from pyquic.testing.certificates import make_test_credentials
+from pyquic.testing.pair import DEFAULT_EPOCH, ConnectionPair, connection_pair, pair_settings
 
 LATENCY_US = 10_000  # the network's default one-way latency, used for hand deliveries too
 MAX_ACK_DELAY_US = 25_000  # both sides' default max_ack_delay (RFC 9000 §18.2)
@@ -562,3 +563,29 @@ def test_a_lost_handshake_done_is_sent_again_by_the_servers_probes() -> None:
     now = _exchange(pair, pto_deadline, rounds=20)
     assert client.handshake_confirmed
     assert not client.keys.can_send(EncryptionLevel.HANDSHAKE)  # RFC 9001 §4.9.2
+
+
+def test_a_client_probes_an_amplification_limited_server_until_it_is_validated() -> None:
+    """RFC 9002 §6.2.2.1: a server blocked by its 3x limit (RFC 9000 §8.1) waits for the client;
+    the client keeps a PTO armed until one of its Handshake packets is acknowledged, even with
+    nothing ack-eliciting in flight, so losing its ACK-only packets cannot deadlock them."""
+    names = [f"name-{index}.pyquic.example" for index in range(250)]  # a certificate of ~8 kB
+    pki = make_test_credentials(["localhost", *names], now=DEFAULT_EPOCH)
+    pair = connection_pair(seed=33, pki=pki)
+    client, server = pair.client, pair.server
+    now = pair.network.now_us
+    deliver(server, flush(client, now), now)  # the 1200-byte ClientHello datagram
+    first_flight = flush(server, now)
+    assert sum(map(len, first_flight)) <= 3 * 1200  # the server is blocked by its limit
+    deliver(client, first_flight, now)
+    assert not client.handshake_complete_locally()  # the server's flight is incomplete
+    flush(client, now)  # its ACK-only answers are lost
+    deadline = client.next_timer_us()
+    assert deadline is not None and deadline < client.idle_deadline_us  # the anti-deadlock PTO
+    client.handle_timer(deadline)
+    probes = flush(client, deadline)
+    assert probes and any(
+        is_ack_eliciting(f.wire_type for _, f in _frames(client, probe)) for probe in probes
+    )
+    now = _exchange(pair, deadline, rounds=30)
+    assert client.handshake_confirmed and server.handshake_confirmed

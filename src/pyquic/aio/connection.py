@@ -415,8 +415,13 @@ async def connect(
     configuration: QuicConfiguration,
     local_address: tuple[str, int] | None = None,
     wait_connected: bool = True,
+    versions: tuple[int, ...] | None = None,
 ) -> QuicConnection:
-    """Connect to ``host:port`` and (by default) wait for the handshake to complete."""
+    """Connect to ``host:port`` and (by default) wait for the handshake to complete.
+
+    ``versions``: the QUIC versions accepted, most preferred first (offered in version_information
+    with ``Settings.version_negotiation_ext_enabled``, RFC 9368 §3); the first flight is QUIC v1.
+    """
     remote = await _resolve_address(host, port)
     loop = asyncio.get_running_loop()
     engine = _Engine()
@@ -433,13 +438,18 @@ async def connect(
     engine.binding = binding
     tls = configuration.client_tls(host)
     qlog = configuration.qlog_sink("client")
-    core = binding.endpoint.connect(
-        remote,
-        _tls_factory(tls),
-        _now(),
-        qlog=qlog,
-        remembered_parameters=_remembered_parameters(configuration),
-    )
+    try:
+        core = binding.endpoint.connect(
+            remote,
+            _tls_factory(tls),
+            _now(),
+            qlog=qlog,
+            remembered_parameters=_remembered_parameters(configuration),
+            versions=versions,
+        )
+    except ValueError:
+        binding.close()  # e.g. versions we do not implement: nothing was sent
+        raise
     connection = QuicConnection(binding, core)
     if qlog is not None:
         qlog.open(core.original_destination_cid)

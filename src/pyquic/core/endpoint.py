@@ -299,14 +299,21 @@ class Endpoint:
         version: int = QUIC_V1,
         token: bytes = b"",
         remembered_parameters: TransportParameters | None = None,
+        versions: tuple[int, ...] | None = None,
     ) -> Connection:
         """Open a client connection to ``peer_address``; its first flight goes out with the next
         :meth:`datagrams_to_send`.  ``settings`` (default: the endpoint's) must keep the
         endpoint's ``local_cid_length``.  ``token`` is one from an earlier connection's
         ``NewTokenReceived`` event (RFC 9000 §8.1.3); ``remembered_parameters`` the server's
-        parameters stored with the session ticket, for 0-RTT (RFC 9000 §7.4.1)."""
+        parameters stored with the session ticket, for 0-RTT (RFC 9000 §7.4.1); ``versions``
+        the versions the client accepts, most preferred first (its version_information and its
+        choice after Version Negotiation, RFC 9368 §2.1, §3; default: every supported one)."""
         settings = settings if settings is not None else self.settings
         self._check_cid_length(settings)
+        if versions is not None and (
+            not versions or any(v not in SUPPORTED_VERSIONS for v in versions)
+        ):
+            raise ValueError(f"versions must be a non-empty subset of {list(SUPPORTED_VERSIONS)}")
         conn = Connection(
             is_client=True,
             settings=settings,
@@ -320,6 +327,7 @@ class Endpoint:
             qlog=qlog,
             token=token,
             remembered_parameters=remembered_parameters,
+            versions=versions,
         )
         self._register(conn)
         return conn

@@ -152,6 +152,11 @@ def on_packet(
         # RFC 9000 §9.1, §9.3: probes and reordered packets are answered but move nothing
         if paths.path_of(address) is None:
             paths.other = _new_path(paths, address, destination_cid)
+            if probing:
+                # a peer probing a new path is about to move there (RFC 9000 §9.2): validate it
+                # now, the PATH_CHALLENGE leaving with our PATH_RESPONSE (§8.2), so the path is
+                # ready (and the move needs no second round trip) when the peer comes over
+                start_validation(conn, paths.other, now_us)
         return
     _move_to(conn, address, destination_cid, now_us)
 
@@ -172,10 +177,10 @@ def _move_to(conn: Connection, address: Address, destination_cid: bytes, now_us:
     if destination_cid != old.local_cid and conn.peer_cids is not None:
         conn.peer_cids.switch_to_unused(retire_current=True)
     new.local_cid = destination_cid
-    if known:
-        return  # RFC 9000 §9.3: back on a path validated before; §9.3.3 the other one times out
     if not _same_host(old.address, address):
         _reset_recovery(conn)  # RFC 9000 §9.4: a new path, new RTT and congestion state
+    if known:
+        return  # RFC 9000 §9.3: a path validated before (or while probed); §9.3.3 the old one
     start_validation(conn, new, now_us)
     if old.validated and not old.validating:
         start_validation(conn, old, now_us)  # RFC 9000 §9.3.3: validate the previous path

@@ -226,8 +226,6 @@ def _on_authenticated(
         # RFC 9001 §4.9.1: the server discards Initial keys on the first one
         conn.address_validated = True
         conn.discard_level(EncryptionLevel.INITIAL)
-    if level is EncryptionLevel.HANDSHAKE and conn.is_client:
-        conn.loss_peer_validated = True  # RFC 9002 §6.2.2.1: the server processed ours
 
 
 def _peek_key_phase(conn: Connection, packet: bytes, pn_offset: int) -> tuple[int, bytes | None]:

@@ -439,7 +439,7 @@ def _mtu_probe(conn: Connection, now_us: int, out: list[tuple[bytes, Address]]) 
             return  # RFC 9000 §14.3: probing waits for a confirmed handshake
         limit = udp_payload_limit(conn.settings.maximum_mtu, conn.peer_address)
         search.start(conn.paths.active, min(limit, params.max_udp_payload_size), now_us)
-    if _amplification_allowance(conn) is not None:
+    if _amplification_allowance(conn) is not None or not conn.paths.active.validated:
         return  # RFC 9000 §8.1, §9.3: not on a path whose address is not validated yet
     size = search.probe_size(now_us)
     if size is None or not conn.cc.can_send(size):
@@ -554,6 +554,11 @@ def on_ack_received(
     conn: Connection, space: PacketSpace, frame: AckFrame, ack_delay_us: int, now_us: int
 ) -> None:
     recovery_start_us = conn.cc.recovery_start_time_us
+    if space is PacketSpace.HANDSHAKE and conn.is_client:
+        # RFC 9002 §6.2.2.1, §A.6: the server validated our address once it acknowledges one of
+        # our Handshake packets (its own Handshake packets do not say so: until then the client
+        # keeps a PTO armed, so an amplification-limited server is never left waiting)
+        conn.loss_peer_validated = True
     if space is PacketSpace.APPLICATION:
         conn.keys.on_ack(frame.largest_acknowledged)  # RFC 9001 §6.1
         if conn.is_client and not conn.handshake_confirmed and conn.keys.one_rtt_acked:

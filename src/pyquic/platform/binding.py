@@ -97,6 +97,9 @@ class Binding:
         self._use_gso = True
         self._sockets: dict[SocketAddress, UdpDatapath] = {}  # server: additional sockets
         self._retired: list[UdpDatapath] = []  # client: old sockets still receiving a while
+        # client: the server address it left for the preferred address -> the old socket, so
+        # the old path is still answered on its own 4-tuple (RFC 9000 §8.2.2, §9.3.3)
+        self._old_paths: dict[Address, UdpDatapath] = {}
 
     @classmethod
     def open(
@@ -219,6 +222,8 @@ class Binding:
                     # through; each batch with its ECN codepoint (RFC 9000 §13.4)
                     if self._sockets:
                         self._send_through_sockets(batch, ecn)
+                    elif self._old_paths:
+                        self._send_through_old_paths(batch, ecn)
                     else:
                         direct = cast("list[tuple[bytes, SocketAddress]]", batch)
                         self.datapath.send(direct, ecn=ecn)
@@ -291,6 +296,16 @@ class Binding:
         for datapath, datagrams in groups.items():
             datapath.send(datagrams, ecn=ecn)
 
+    def _send_through_old_paths(self, batch: _Batch, ecn: int) -> None:
+        """A datagram to a server address the client left leaves from the old socket."""
+        assert self.datapath is not None
+        groups: dict[UdpDatapath, list[tuple[bytes, SocketAddress]]] = {}
+        for data, address in batch:
+            datapath = self._old_paths.get(address, self.datapath)
+            groups.setdefault(datapath, []).append((data, cast("SocketAddress", address)))
+        for datapath, datagrams in groups.items():
+            datapath.send(datagrams, ecn=ecn)
+
     def rebind(
         self,
         local_address: tuple[str, int] | None = None,
@@ -326,6 +341,9 @@ class Binding:
         if datapath in self._retired:
             self._retired.remove(datapath)
             datapath.close()
+        for address, old in list(self._old_paths.items()):
+            if old is datapath:
+                del self._old_paths[address]
 
     def _follow_preferred_addresses(self, touched: list[Connection]) -> None:
         """Client: a connection that moved to the server's preferred address sends from a new
@@ -333,9 +351,13 @@ class Binding:
         for connection in touched:
             if connection.paths.rebind_requested:
                 connection.paths.rebind_requested = False
+                old_socket = self.datapath
                 # no new socket (the family is unavailable): the move goes on from this one
                 with contextlib.suppress(OSError):
                     self.rebind(self._local_for(connection.peer_address))
+                left = connection.paths.other
+                if left is not None and old_socket is not None and old_socket is not self.datapath:
+                    self._old_paths[left.address] = old_socket
 
     def _local_for(self, peer: Address) -> tuple[str, int]:
         """The current socket's host on a new port, or the wildcard of ``peer``'s family."""

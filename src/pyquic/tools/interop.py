@@ -340,6 +340,8 @@ async def _client(args: argparse.Namespace, case: Case, configuration: QuicConfi
                 target.port,
                 configuration=config,
                 wait_connected=not (resume and case.zero_rtt and EARLY_REQUESTS),
+                # v2: v1 on the wire first, v2 preferred in version_information (RFC 9368 §3)
+                versions=(QUIC_V2, QUIC_V1) if case.v2 else None,
             )
         except (ConnectionError, OSError) as exc:
             _log("client", f"error: cannot connect: {exc}")

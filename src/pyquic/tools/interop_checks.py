@@ -154,7 +154,7 @@ def _first_destination_port(pcap: Path) -> int | None:
     return int(struct.unpack_from("!H", ip, offset + 2)[0])
 
 
-def _tshark(pcap: Path, keylog: Path) -> list[dict[str, Any]]:
+def _tshark(pcap: Path, keylog: Path, peer_ports: Sequence[int] = ()) -> list[dict[str, Any]]:
     """tshark's JSON dissection of ``pcap``, decrypted with ``keylog``."""
     program = shutil.which("tshark")
     if program is None:
@@ -163,8 +163,8 @@ def _tshark(pcap: Path, keylog: Path) -> list[dict[str, Any]]:
         raise CheckError(f"capture {pcap} is missing")
     port = _first_destination_port(pcap)
     command = [program, "-n", "-r", str(pcap), "-o", f"tls.keylog_file:{keylog}"]
-    if port is not None:
-        command += ["-d", f"udp.port=={port},quic"]
+    for quic_port in dict.fromkeys([*([] if port is None else [port]), *peer_ports]):
+        command += ["-d", f"udp.port=={quic_port},quic"]
     command += ["-T", "json", "--no-duplicate-keys", "-J", "ip ipv6 udp quic"]
     try:
         result = subprocess.run(command, capture_output=True, timeout=TSHARK_TIMEOUT_S, check=False)
@@ -247,7 +247,9 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _datagram(layers: dict[str, Any], client_peer: list[Endpoint]) -> Datagram | None:
+def _datagram(
+    layers: dict[str, Any], client_peer: list[Endpoint], peer_ports: Sequence[int] = ()
+) -> Datagram | None:
     udp = layers.get("udp")
     ip = layers.get("ipv6") if "ipv6" in layers else layers.get("ip")
     if not isinstance(udp, dict) or not isinstance(ip, dict):
@@ -262,18 +264,21 @@ def _datagram(layers: dict[str, Any], client_peer: list[Endpoint]) -> Datagram |
     ecn = _int(next(find_all(ip, ecn_field), None)) or 0
     payload_bytes = (_int(udp.get("udp.length")) or 8) - 8
     packets = [_packet(q) for q in _list(layers.get("quic")) if isinstance(q, dict)]
-    return Datagram(
-        source, destination, ipv6, ecn, payload_bytes, destination == client_peer[0], packets
-    )
+    from_client = destination == client_peer[0] or destination[1] in peer_ports
+    return Datagram(source, destination, ipv6, ecn, payload_bytes, from_client, packets)
 
 
-def read_trace(pcap: Path, keylog: Path) -> Trace:
-    """Dissect and decrypt one capture into a :class:`Trace` (raises :class:`CheckError`)."""
+def read_trace(pcap: Path, keylog: Path, peer_ports: Sequence[int] = ()) -> Trace:
+    """Dissect and decrypt one capture into a :class:`Trace` (raises :class:`CheckError`).
+
+    The client's peer is the destination of the first datagram, and any port of
+    ``peer_ports`` (a server with a second address, its preferred address: RFC 9000 §9.6).
+    """
     client_peer: list[Endpoint] = []
     datagrams = []
-    for frame in _tshark(pcap, keylog):
+    for frame in _tshark(pcap, keylog, peer_ports):
         layers = frame.get("_source", {}).get("layers", {}) if isinstance(frame, dict) else {}
-        datagram = _datagram(layers, client_peer)
+        datagram = _datagram(layers, client_peer, peer_ports)
         if datagram is not None:
             datagrams.append(datagram)
     return Trace(pcap.name, datagrams)
@@ -645,8 +650,13 @@ def check_case(
     keylog: Path | Sequence[Path],
     *,
     handshakes: int | None = None,
+    relay_ports: Sequence[int] = (),
+    server_ports: Sequence[int] = (),
 ) -> list[str]:
     """Why ``case`` fails the runner's wire checks on the captures in ``pcap_dir``; [] passes.
+
+    ``relay_ports`` and ``server_ports``: the client's peer's other ports on each leg, when the
+    server has a second address (connectionmigration's preferred address, RFC 9000 §9.6).
 
     ``pcap_dir`` holds the relay's ``client-side.pcap`` and ``server-side.pcap`` (``--pcap-dir``).
     ``keylog`` is the NSS key log file (SSLKEYLOGFILE) of the endpoints, or several (the client's
@@ -668,8 +678,8 @@ def check_case(
     try:
         with tempfile.TemporaryDirectory(prefix="pyquic-checks-") as scratch:
             merged = _merged_keylog(keylog, Path(scratch))
-            client = read_trace(pcap_dir / CLIENT_SIDE_PCAP, merged)
-            server = read_trace(pcap_dir / SERVER_SIDE_PCAP, merged)
+            client = read_trace(pcap_dir / CLIENT_SIDE_PCAP, merged, relay_ports)
+            server = read_trace(pcap_dir / SERVER_SIDE_PCAP, merged, server_ports)
     except CheckError as exc:
         return [str(exc)]
     problems = []

@@ -49,6 +49,7 @@ import os
 import secrets
 import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from pyquic.tools import interop_checks
 from pyquic.tools.interop import EXIT_UNSUPPORTED
 
 __all__ = [
@@ -401,6 +403,9 @@ class _Run:
     server: Peer = PYQUIC
     client: Peer = PYQUIC
     plan: Plan = field(default_factory=lambda: Plan("", ""))
+    wire_checks: bool = False  # apply interop_checks to the relay's captures
+    preferred_port: int | None = None  # connectionmigration: the server's second port
+    relay_second_port: int | None = None  # ... and the relay's port leading to it
 
     def result(self, status: str, reason: str = "", goodput: float | None = None) -> Result:
         """The run's :class:`Result`, timed from its start."""
@@ -418,11 +423,14 @@ def run_case(
     server: Peer = PYQUIC,
     client: Peer = PYQUIC,
     file_scale: float = 1.0,
+    wire_checks: bool = True,
 ) -> Result:
     """Run ``case`` with ``server`` and ``client`` under ``workdir``; never raises for a failure.
 
     ``timeout`` bounds the client (default: the case's, :data:`CASE_TIMEOUTS`); with ``relay``
-    the datagrams go through :mod:`pyquic.tools.interop_relay` and the case's network;
+    the datagrams go through :mod:`pyquic.tools.interop_relay` and the case's network, and the
+    relay's captures of both legs must pass the runner's wire checks
+    (:func:`pyquic.tools.interop_checks.check_case`, unless ``wire_checks`` is False);
     ``file_scale`` shrinks (or grows) the case's files, for quick runs.
     """
     started = time.monotonic()
@@ -438,9 +446,17 @@ def run_case(
     host = "::1" if case == "ipv6" else "127.0.0.1"
     timeout = timeout or CASE_TIMEOUTS.get(case, CASE_TIMEOUT_S)
     run = _Run(case, workdir, names, host, started, timeout, server, client, chosen)
+    run.wire_checks = wire_checks and relay
     env = dict(os.environ, CERTS=str(certs), QLOGDIR=str(logs / "qlog"))
     server_env = dict(env, ROLE="server", TESTCASE=chosen.server_testcase, WWW=str(www))
     server_env.update(PORT="0", HOST=host, SSLKEYLOGFILE=str(logs / "server-keys.log"))
+    if case == "connectionmigration":
+        # the server's preferred address (RFC 9000 §9.6) is a second port of its host; through
+        # the relay it is reached at a second relay port, which the server advertises
+        run.preferred_port, run.relay_second_port = _free_port(host), _free_port(host)
+        server_env["PREFERRED_PORT"] = str(run.preferred_port)
+        if relay:
+            server_env["PREFERRED_ADDRESS"] = _authority(host, run.relay_second_port)
     server_env["QLOGDIR"] = str(logs / "qlog-server")
     with (logs / "server.log").open("w") as server_log:
         process = subprocess.Popen(
@@ -458,12 +474,30 @@ def run_case(
 
 def _start_relay(run: _Run, server_port: int) -> tuple[subprocess.Popen[str], int | None]:
     """The relay process for ``run``'s case towards the server, and its port (None: failed)."""
-    authority = f"[{run.host}]:{server_port}" if ":" in run.host else f"{run.host}:{server_port}"
+    authority = _authority(run.host, server_port)
     command = [sys.executable, "-m", "pyquic.tools.interop_relay", "--server", authority]
     command += ["--host", run.host, *NETWORK.get(run.case, [])]
+    if run.wire_checks:
+        command += ["--pcap-dir", str(run.workdir / "pcap")]
+    if run.preferred_port is not None and run.relay_second_port is not None:
+        command += ["--second-port", str(run.relay_second_port)]
+        command += ["--second-server", _authority(run.host, run.preferred_port)]
     with (run.workdir / "logs" / "relay.log").open("w") as relay_log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=relay_log, text=True)
     return process, _wait_listening(process, SERVER_START_TIMEOUT_S)
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _free_port(host: str) -> int:
+    """A UDP port free on ``host`` now (bound and released: the process that takes it next is
+    the one told to, on a loopback nobody else races for)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _stop_relay(process: subprocess.Popen[str], workdir: Path) -> dict[str, Any]:
@@ -516,7 +550,7 @@ def _run_client(
         statistics = _stop_relay(relay_process, run.workdir) if relay_process else {}
     if result.status == "green" and run.case == "goodput":
         result.goodput_kbps = _goodput_kbps(statistics, sum(FILES["goodput"]))
-    return result
+    return _wire_verdict(run, result)  # the captures are complete once the relay stopped
 
 
 def _download(run: _Run, env: dict[str, str], port: int) -> Result:
@@ -548,9 +582,33 @@ def _download(run: _Run, env: dict[str, str], port: int) -> Result:
 
 
 def _verdict(run: _Run) -> Result:
-    """Green when the downloads are exactly the files served (the place for the wire checks)."""
+    """Green when the downloads are exactly the files served and, through the relay, the
+    captures pass the runner's wire checks for the case."""
     problem = _check_downloads(run.workdir / "www", run.workdir / "downloads", run.names)
-    return run.result("red", problem) if problem else run.result("green")
+    if problem:
+        return run.result("red", problem)
+    return run.result("green")
+
+
+def _wire_verdict(run: _Run, result: Result) -> Result:
+    """``result`` turned red when the relay's captures fail the case's wire checks."""
+    if result.status != "green" or not run.wire_checks:
+        return result
+    logs = run.workdir / "logs"
+    keylogs = [logs / "client-keys.log", logs / "server-keys.log"]
+    multiconnect = run.case in ("handshakeloss", "handshakecorruption")
+    failures = interop_checks.check_case(
+        run.case,
+        run.workdir / "pcap",
+        [path for path in keylogs if path.exists()] or keylogs,
+        handshakes=len(run.names) if multiconnect else None,
+        relay_ports=[run.relay_second_port] if run.relay_second_port else [],
+        server_ports=[run.preferred_port] if run.preferred_port else [],
+    )
+    if failures:
+        result.status = "red"
+        result.reason = "wire check: " + "; ".join(failures)[:400]
+    return result
 
 
 # --- the matrix --------------------------------------------------------------------------------
