@@ -99,3 +99,11 @@ def test_matrix_is_written(tmp_path: Path) -> None:
     markdown = interop_runner.write_matrix(results, tmp_path)
     assert "timeout after 60 s" in markdown
     assert (tmp_path / "results.json").is_file() and (tmp_path / "matrix.md").is_file()
+
+
+def test_an_alpn_other_than_hq_interop_or_h3_is_refused() -> None:
+    env = dict(os.environ, ROLE="client", TESTCASE="handshake", ALPN="spdy/3", REQUESTS="")
+    command = [sys.executable, "-m", "pyquic.tools.cli", "interop"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "ALPN must be hq-interop or h3" in result.stderr

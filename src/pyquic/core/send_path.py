@@ -240,6 +240,10 @@ def _build_packet(
                 _fill_crypto(conn, level, filler)
             if not filler.ack_eliciting:
                 filler.add(PingFrame(), None)  # RFC 9002 §6.2.4: a probe must elicit an ACK
+    elif filler.payload and level is EncryptionLevel.APPLICATION:
+        # an ACK leaving while the window is full still carries the path frames: a PATH_RESPONSE
+        # is never delayed (RFC 9000 §8.2.2), and the first packet on a new path challenges it
+        paths.add_frames(conn, filler.add)
     if not filler.payload:
         return None
     if filler.ack_eliciting and conn.probes_pending[space]:

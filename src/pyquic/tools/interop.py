@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import signal
@@ -142,6 +143,8 @@ _ENVIRONMENT: Mapping[str, tuple[str, str | None]] = {  # option: (variable, def
     # relay forwards it (``HOST:PORT`` or ``[HOST]:PORT``)
     "preferred_port": ("PREFERRED_PORT", "0"),
     "preferred_address": ("PREFERRED_ADDRESS", None),
+    # client: the ALPN to use instead of the case's (h3 towards an h3-only server, any case)
+    "alpn": ("ALPN", None),
 }
 
 
@@ -169,6 +172,10 @@ def _configuration(args: argparse.Namespace, case: Case, server: bool) -> QuicCo
         ecn_enabled=case.ecn,
         version_negotiation_ext_enabled=case.v2,
         server_resumption_level="resume_and_zerortt" if case.resumption else "no_resume",
+        # the runner's lossy cases (30 % loss each way) can stretch a handshake past MsQuic's
+        # 10 s default; peers such as ngtcp2 keep trying for 30 s, and a server that gave up
+        # first would take the client's next Initial for a second connection
+        handshake_idle_timeout_ms=30_000,
     )
     certs = Path(args.certs)
     return QuicConfiguration(
@@ -198,6 +205,12 @@ def run(args: argparse.Namespace) -> int:
         reason = UNSUPPORTED.get(testcase, "unknown test case")
         _log(role, f"test case {testcase!r} is not supported: {reason}")
         return EXIT_UNSUPPORTED
+    alpn = getattr(args, "alpn", None)
+    if alpn:
+        if alpn not in (http09.ALPN, H3_ALPN):
+            _log(role, f"ALPN must be {http09.ALPN} or {H3_ALPN}, not {alpn!r}")
+            return 1
+        case = dataclasses.replace(case, alpn=alpn)
     try:
         configuration = _configuration(args, case, role == "server")
         if args.qlog_dir:
