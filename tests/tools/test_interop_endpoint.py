@@ -107,3 +107,12 @@ def test_an_alpn_other_than_hq_interop_or_h3_is_refused() -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "ALPN must be hq-interop or h3" in result.stderr
+
+
+def test_zerortt_over_h3_sends_http3_requests_as_early_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before the handshake completes no ALPN is agreed: the client speaks the one it offered
+    monkeypatch.setenv("ALPN", "h3")
+    result = interop_runner.run_case("zerortt", tmp_path, timeout=60)
+    assert result.status == "green", result.reason

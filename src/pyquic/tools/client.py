@@ -250,9 +250,15 @@ async def _download_all(options: ClientOptions, configuration: QuicConfiguration
 Fetch = Callable[[str, BinaryIO, Callable[[int], None]], Awaitable[object]]
 
 
-async def _fetcher(connection: QuicConnection, authority: str) -> Fetch:
-    """How to fetch a path on ``connection``: HTTP/3 when ``h3`` was agreed, else HTTP/0.9."""
-    if connection.alpn != b"h3":
+async def _fetcher(
+    connection: QuicConnection, authority: str, expected_alpn: bytes | None = None
+) -> Fetch:
+    """How to fetch a path on ``connection``: HTTP/3 when ``h3`` was agreed, else HTTP/0.9.
+
+    Before the handshake completes (requests sent as 0-RTT data) nothing is agreed yet:
+    ``expected_alpn``, the one ALPN the client offered (that of its session ticket), decides.
+    """
+    if (connection.alpn or expected_alpn) != b"h3":
 
         async def fetch09(path: str, sink: BinaryIO, add: Callable[[int], None]) -> object:
             return await http09.fetch(connection, path, sink, add)

@@ -406,7 +406,7 @@ async def _fetch_batch(
     if case.key_update:
         updater = asyncio.get_running_loop().create_task(_update_keys(connection))
     try:
-        fetch = await _fetcher(connection, format_address(host, port))
+        fetch = await _fetcher(connection, format_address(host, port), case.alpn.encode())
 
         limit = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
