@@ -71,15 +71,30 @@ def _wants_to_send(
 
 
 def _application_has_data(conn: Connection) -> bool:
-    assert conn.peer_cids is not None
     # cheap flags first, then the usual answer in a bulk transfer, then the rarer checks
+    return (
+        _connection_flags_due(conn)
+        or conn.streams.has_sendable(conn.send_credit.credit)
+        or connection_frames_due(conn)
+    )
+
+
+def _connection_flags_due(conn: Connection) -> bool:
     return bool(
         conn.handshake_done_pending
         or paths.wants_to_send(conn)
         or conn.new_tokens_pending
         or conn.recv_window.max_data_due
         or conn.send_credit.blocked
-        or conn.streams.has_sendable(conn.send_credit.credit)
+    )
+
+
+def connection_frames_due(conn: Connection) -> bool:
+    """Whether a 1-RTT frame other than stream data is due: HANDSHAKE_DONE, NEW_TOKEN, path
+    frames, connection flow control, MAX_STREAMS/STREAMS_BLOCKED, connection IDs."""
+    assert conn.peer_cids is not None
+    return bool(
+        _connection_flags_due(conn)
         or conn.streams.has_control_frames
         or conn.local_cids.wants_to_issue(peer_cid_limit(conn))
         or conn.peer_cids.wants_to_send()

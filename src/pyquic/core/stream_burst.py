@@ -32,7 +32,7 @@ from pyquic.core.levels import EncryptionLevel, PacketSpace
 from pyquic.core.packet_builder import AEAD_TAG_LENGTH, MIN_ONE_RTT_PN_LENGTH
 from pyquic.core.packet_number import packet_number_length
 from pyquic.core.packet_protection import min_payload_length, protect_packet
-from pyquic.core.send_plan import peer_cid_limit
+from pyquic.core.send_plan import connection_frames_due
 from pyquic.core.sent_packet import SentPacket, StreamChunk
 from pyquic.core.varint import push_varint, varint_size
 
@@ -78,18 +78,7 @@ def steady(conn: Connection, now_us: int) -> bool:
         keys.bytes_in_phase >= conn.settings.max_bytes_per_key
     ):
         return False  # a key update is due first (RFC 9001 §6.6)
-    assert conn.peer_cids is not None
-    return not (
-        conn.handshake_done_pending
-        or conn.crypto_streams[_APP].has_pending
-        or paths.wants_to_send(conn)
-        or conn.new_tokens_pending
-        or conn.recv_window.max_data_due
-        or conn.send_credit.blocked
-        or conn.streams.has_control_frames
-        or conn.local_cids.wants_to_issue(peer_cid_limit(conn))
-        or conn.peer_cids.wants_to_send()
-    )
+    return not (conn.crypto_streams[_APP].has_pending or connection_frames_due(conn))
 
 
 def send_burst(
