@@ -323,12 +323,17 @@ async def _hold_aioquic(port: int, count: int, budget_s: float) -> list[Any]:
 
     config = QuicConfiguration(is_client=True, alpn_protocols=["perf"], verify_mode=0)
 
+    contexts: list[Any] = []  # a dropped context manager closes its connection when collected
+
     async def dial() -> Any:
-        return await connect(HOST, port, configuration=config).__aenter__()
+        context = connect(HOST, port, configuration=config)
+        contexts.append(context)
+        return await context.__aenter__()
 
     held = await _open_many(dial, count, budget_s)
 
     async def keep_alive() -> None:
+        assert len(contexts) >= len(held)  # the contexts live as long as this task
         while True:
             await asyncio.sleep(KEEP_ALIVE_S)
             for protocol in held:
@@ -351,12 +356,22 @@ async def _open_many(dial: Any, count: int, budget_s: float) -> list[Any]:
     return held
 
 
+def _open(stack: str, connection: Any) -> bool:
+    """Whether a held connection is still open (neither side closed it)."""
+    if stack == "pyquic":
+        return connection.terminated is None
+    return not connection._closed.is_set()  # aioquic's QuicConnectionProtocol
+
+
 async def _hold(stack: str, port: int, count: int, budget_s: float) -> None:
     before = _self_rss()
     opener = _hold_pyquic if stack == "pyquic" else _hold_aioquic
     held = await opener(port, count, budget_s)
-    print(f"held {len(held)} {_self_rss() - before}", flush=True)
+    await asyncio.sleep(1.0)  # a connection the server dropped has had time to say so
+    alive = sum(1 for connection in held if _open(stack, connection))
+    print(f"held {alive} {_self_rss() - before}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    os._exit(0)  # measured: no need to close thousands of connections one by one
 
 
 # --- report ----------------------------------------------------------------------------------
