@@ -13,6 +13,7 @@ from sim_util import run_transfer as drive
 
 from pyquic.core.mtu_discovery import (
     BASE_DATAGRAM_SIZE,
+    PROBE_AFTER_BYTES,
     MtuSearch,
     SearchState,
     udp_payload_limit,
@@ -126,3 +127,21 @@ def test_maximum_mtu_caps_the_search() -> None:
     pair = _transfer(LINK, seed=43, settings=settings)
     for conn in (pair.client, pair.server):
         assert conn.stats.send_path_mtu == 1372
+
+
+def test_no_probe_until_a_larger_size_would_help() -> None:
+    """RFC 8899 §5.2: the search may wait until a larger datagram would help.  A connection that
+    only makes small requests (or answers, or acknowledges) pays for no 1,472-byte probe; once it
+    has sent PROBE_AFTER_BYTES and still has stream data queued, it probes."""
+    pair = connection_pair(seed=44, conditions=LINK)
+    pair.run(lambda: pair.client.handshake_confirmed and pair.server.handshake_confirmed)
+    for _ in range(3):
+        pair.client.send_stream(pair.client.open_stream(), b"GET /small", fin=True)
+        pair.run_for(500_000)
+    for conn in (pair.client, pair.server):
+        assert conn.stats.send_path_mtu == 0  # never probed: still the 1,200-byte base size
+        assert conn.max_datagram_size == BASE_DATAGRAM_SIZE
+    pair.client.send_stream(pair.client.open_stream(), bytes(2 * PROBE_AFTER_BYTES), fin=True)
+    pair.run_for(1_000_000)
+    assert pair.client.stats.send_path_mtu == 1472
+    assert pair.server.stats.send_path_mtu == 0  # the server still has sent nothing in bulk

@@ -5,8 +5,13 @@ confirmed the connection probes for more, as MsQuic does (msquic-facts, DPLPMTUD
 size first, ``maximum_mtu`` less the IP and UDP headers, capped by the peer's
 ``max_udp_payload_size`` (RFC 9000 §18.2); if ``missing_probe_count`` probes of a size are lost,
 the search falls back to steps of 80 bytes up from the confirmed size, and stops at the first
-size that fails.  A finished search starts again after ``search_complete_timeout_us`` (the
-path may have changed).  A move to another path (RFC 9000 §9) starts over from 1200 bytes.
+size that fails.  The search waits until a larger size would help (RFC 8899 §5.2 leaves the
+moment to the sender): until the connection has sent ``PROBE_AFTER_BYTES`` and still has
+stream data queued, so a bulk sender probes within its first few round trips while a
+connection that only makes small requests, answers them or acknowledges never pays for a
+1,472-byte probe it cannot use.  A finished search starts again after
+``search_complete_timeout_us`` (the path may have changed).  A move to another path (RFC 9000
+§9) starts over from 1200 bytes.
 
 A probe is a 1-RTT packet of PING and PADDING (RFC 9000 §14.4) of exactly the probed size.  It
 counts toward bytes in flight but its loss is not a congestion signal (RFC 9000 §14.4: "Loss of a
@@ -22,9 +27,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["BASE_DATAGRAM_SIZE", "MtuProbeRecord", "MtuSearch", "SearchState", "udp_payload_limit"]
+__all__ = [
+    "BASE_DATAGRAM_SIZE",
+    "PROBE_AFTER_BYTES",
+    "MtuProbeRecord",
+    "MtuSearch",
+    "SearchState",
+    "udp_payload_limit",
+]
 
 BASE_DATAGRAM_SIZE = 1200  # RFC 9000 §14: every path carries 1200-byte UDP payloads
+PROBE_AFTER_BYTES = 16 * BASE_DATAGRAM_SIZE  # sent in all before the first probe
 PROBE_STEP_BYTES = 80  # MsQuic's step after the largest size failed
 IPV4_UDP_OVERHEAD = 20 + 8
 IPV6_UDP_OVERHEAD = 40 + 8

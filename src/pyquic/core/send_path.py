@@ -16,6 +16,7 @@ padded to 1200 bytes (RFC 9000 §14.1).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pyquic.core import ecn, key_update, paths, stream_burst
@@ -42,7 +43,12 @@ from pyquic.core.levels import (
     EncryptionLevel,
     PacketSpace,
 )
-from pyquic.core.mtu_discovery import BASE_DATAGRAM_SIZE, MtuProbeRecord, udp_payload_limit
+from pyquic.core.mtu_discovery import (
+    BASE_DATAGRAM_SIZE,
+    PROBE_AFTER_BYTES,
+    MtuProbeRecord,
+    udp_payload_limit,
+)
 from pyquic.core.packet_builder import (
     MIN_INITIAL_DATAGRAM_SIZE,
     PacketPlan,
@@ -262,7 +268,15 @@ def _add_ack(conn: Connection, space: PacketSpace, filler: _PacketFiller, now_us
     ack = tracker.build_ack(now_us)
     if ack is None:
         return
-    if filler.add(ack, AckRecord(ack.largest_acknowledged), eliciting=False):
+    record = AckRecord(ack.largest_acknowledged)
+    added = filler.add(ack, record, eliciting=False)
+    while not added and len(ack.ranges) > 1:
+        # RFC 9000 §13.2.4: fewer ranges may be reported; the newest ones are kept.  Without
+        # this an ACK too large for the room left (say, under the anti-amplification limit)
+        # would stay due and its deadline would fire again and again at the same instant
+        ack = replace(ack, ranges=ack.ranges[: len(ack.ranges) // 2])
+        added = filler.add(ack, record, eliciting=False)
+    if added:
         filler.largest_acked = ack.largest_acknowledged
         tracker.on_ack_sent(now_us)
 
@@ -445,6 +459,8 @@ def _mtu_probe(conn: Connection, now_us: int, out: list[tuple[bytes, Address]]) 
         search.start(conn.paths.active, min(limit, params.max_udp_payload_size), now_us)
     if _amplification_allowance(conn) is not None or not conn.paths.active.validated:
         return  # RFC 9000 §8.1, §9.3: not on a path whose address is not validated yet
+    if conn.bytes_sent < PROBE_AFTER_BYTES or not conn.streams.has_scheduled:
+        return  # RFC 8899 §5.2: not before a larger size would help (mtu_discovery's docstring)
     size = search.probe_size(now_us)
     if size is None or not conn.cc.can_send(size):
         return
