@@ -97,8 +97,9 @@ def test_max_udp_payload_caps_the_datagrams(perf_server: int) -> None:
     packets, size = transport["recv_total_packets"], transport["recv_total_bytes"]
     assert packets > 1_000_000 // 1200
     assert size <= 1200 * packets
-    # without the cap the client's path MTU discovery towards the server goes beyond 1200
-    uncapped = _client(perf_server, "--scenario", "download", "--bytes", "2M")
+    # without the cap the client's path MTU discovery towards the server goes beyond 1200 once
+    # it sends in bulk (an upload; a downloading client sends too little to probe)
+    uncapped = _client(perf_server, "--scenario", "upload", "--bytes", "2M")
     transport = uncapped["transport"]
     assert isinstance(transport, dict)
     assert transport["send_path_mtu"] > 1200

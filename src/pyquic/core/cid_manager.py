@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -65,6 +65,16 @@ def stateless_reset_token(static_key: bytes, connection_id: bytes) -> bytes:
     """The stateless reset token of ``connection_id``: HMAC-SHA256(key, cid)[:16] (§10.3.2)."""
     digest = hmac.new(static_key, connection_id, hashlib.sha256).digest()
     return digest[:STATELESS_RESET_TOKEN_LENGTH]
+
+
+# the empty set of sequence numbers, shared (an empty frozenset costs 216 bytes per connection)
+_NO_SEQUENCES: frozenset[int] = frozenset()
+
+
+def _sequences(members: Iterable[int]) -> frozenset[int]:
+    """``members`` as a frozenset, the shared one when empty."""
+    result = frozenset(members)
+    return result if result else _NO_SEQUENCES
 
 
 class _SendState(Enum):
@@ -337,9 +347,11 @@ class PeerConnectionIds:
         self._active: dict[int, _PeerCid] = {0: _PeerCid(initial_cid, None, used=True)}
         self._current_seq = 0
         self._retire_prior_to = 0
-        self._retired_above: set[int] = set()  # retired by us at or above Retire Prior To
+        # frozensets, replaced on change (rare, and at most a few dozen members): an idle
+        # connection shares the empty one instead of holding two empty sets of 216 bytes
+        self._retired_above = _NO_SEQUENCES  # retired by us at or above Retire Prior To
         self._retire_due: list[int] = []  # RETIRE_CONNECTION_ID frames to send
-        self._retire_in_flight: set[int] = set()
+        self._retire_in_flight = _NO_SEQUENCES
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -423,7 +435,7 @@ class PeerConnectionIds:
             self._retire_prior_to = rpt
             for old in sorted(s for s in self._active if s < rpt):
                 self._retire(old)
-            self._retired_above = {s for s in self._retired_above if s >= rpt}
+            self._retired_above = _sequences(s for s in self._retired_above if s >= rpt)
         if seq < self._retire_prior_to:
             # RFC 9000 §19.15: an ID below Retire Prior To is retired on receipt
             if seq not in self._retire_in_flight and seq not in self._retire_due:
@@ -496,18 +508,21 @@ class PeerConnectionIds:
     def frames_to_send(self) -> list[RetireConnectionIdFrame]:
         """RETIRE_CONNECTION_ID frames due now, marked in flight."""
         frames = [RetireConnectionIdFrame(seq) for seq in self._retire_due]
-        self._retire_in_flight.update(self._retire_due)
+        if self._retire_due:
+            self._retire_in_flight = self._retire_in_flight.union(self._retire_due)
         self._retire_due.clear()
         return frames
 
     def on_frame_acked(self, frame: RetireConnectionIdFrame) -> None:
-        self._retire_in_flight.discard(frame.sequence_number)
+        seq = frame.sequence_number
+        if seq in self._retire_in_flight:
+            self._retire_in_flight = _sequences(self._retire_in_flight - {seq})
 
     def on_frame_lost(self, frame: RetireConnectionIdFrame) -> None:
         """A RETIRE_CONNECTION_ID frame was lost: it is due again."""
         seq = frame.sequence_number
         if seq in self._retire_in_flight:
-            self._retire_in_flight.discard(seq)
+            self._retire_in_flight = _sequences(self._retire_in_flight - {seq})
             self._retire_due.append(seq)
 
     # -- migration -------------------------------------------------------------------------------
@@ -553,5 +568,5 @@ class PeerConnectionIds:
         """Forget an active ID and owe the peer a RETIRE_CONNECTION_ID (RFC 9000 §5.1.2)."""
         del self._active[seq]
         if seq >= self._retire_prior_to:
-            self._retired_above.add(seq)
+            self._retired_above = self._retired_above | {seq}
         self._retire_due.append(seq)

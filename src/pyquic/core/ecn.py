@@ -40,6 +40,9 @@ TESTING_PACKETS = 10  # RFC 9000 §13.4.2: "the first ten outgoing packets on a 
 _ECT0 = int(EcnCodepoint.ECT0)
 
 
+_NO_COUNTS = EcnCounts(0, 0, 0)
+
+
 class EcnState(Enum):
     """RFC 9000 Appendix A.4, plus DISABLED (ECN off by settings)."""
 
@@ -53,14 +56,25 @@ class EcnState(Enum):
 class EcnValidator:
     """Which codepoint to send, and whether the peer's ECN counts are believable."""
 
+    __slots__ = (
+        "_marked_acked",
+        "_marked_outstanding",
+        "_peer_counts",
+        "_sent_ect0",
+        "_testing_sent",
+        "failure_reason",
+        "state",
+    )
+
     def __init__(self, *, enabled: bool) -> None:
         self.state = EcnState.TESTING if enabled else EcnState.DISABLED
         self.failure_reason = ""
         self._testing_sent = 0
         self._marked_outstanding = 0  # ECT(0) packets neither acknowledged nor declared lost
         self._marked_acked = 0
-        self._sent_ect0 = {space: 0 for space in PacketSpace}
-        self._peer_counts = {space: EcnCounts(0, 0, 0) for space in PacketSpace}
+        # per packet number space, indexed by PacketSpace (lists: a third of a dict's size)
+        self._sent_ect0 = [0] * len(PacketSpace)
+        self._peer_counts = [_NO_COUNTS] * len(PacketSpace)
 
     @property
     def codepoint(self) -> int:

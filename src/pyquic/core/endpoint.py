@@ -217,7 +217,8 @@ class _StatelessLimiter:
 class _Entry:
     """The endpoint's bookkeeping for one connection."""
 
-    cids: set[bytes]  # the CIDs it wants routed (routed unless another connection has one)
+    # the CIDs it wants routed (unless another connection has one); a tuple, 80 bytes, not a set
+    cids: tuple[bytes, ...]
     address: Address  # the peer address it is indexed under (for reset detection)
     timer_us: int | None  # its earliest timer when last synced
     handshaking: bool  # a server connection counted against max_handshakes
@@ -251,13 +252,15 @@ class Endpoint:
             self._check_cid_length(server.settings)
         self._routes: dict[bytes, Connection] = {}
         self._entries: dict[Connection, _Entry] = {}
-        self._by_address: dict[Address, set[Connection]] = {}
+        # peer address -> its connection, or a set when several share it (a set costs 216 bytes)
+        self._by_address: dict[Address, Connection | set[Connection]] = {}
         self._handshakes = 0
         self._touched: dict[Connection, None] = {}  # timer changed since connection_timers()
         self._active: dict[Connection, None] = {}  # had input since datagrams_to_send()
         self._recv_ecn = 0  # the ECN codepoint of the datagram being received (RFC 9000 §13.4.1)
-        self._stateless_out: deque[tuple[bytes, Address]] = deque()
-        self._events: deque[EndpointEvent] = deque()
+        # a list and a deque made on demand: an empty deque costs ~600 bytes (a client endpoint)
+        self._stateless_out: list[tuple[bytes, Address]] = []
+        self._events: deque[EndpointEvent] | None = None
         self._limiter = _StatelessLimiter(
             settings.max_binding_stateless_operations,
             settings.stateless_operation_expiration_ms * 1000,
@@ -284,7 +287,18 @@ class Endpoint:
         return self._routes.get(connection_id)
 
     def poll_event(self) -> EndpointEvent | None:
-        return self._events.popleft() if self._events else None
+        events = self._events
+        if not events:
+            return None
+        event = events.popleft()
+        if not events:
+            self._events = None
+        return event
+
+    def _emit(self, event: EndpointEvent) -> None:
+        if self._events is None:
+            self._events = deque()
+        self._events.append(event)
 
     # --- client connections -------------------------------------------------------------------
 
@@ -407,7 +421,10 @@ class Endpoint:
         """
         if len(data) < MIN_STATELESS_RESET_LENGTH:
             return None
-        for conn in self._by_address.get(address, ()):
+        peers = self._by_address.get(address)
+        if peers is None:
+            return None
+        for conn in (peers,) if isinstance(peers, Connection) else peers:
             if conn.peer_cids is not None and conn.peer_cids.is_stateless_reset(data):
                 return conn
         return None
@@ -463,7 +480,7 @@ class Endpoint:
             # nothing authenticated (garbage, or a forged Initial): keep no state for it
             return self._drop(DropReason.INITIAL_NOT_AUTHENTICATED)
         self._register(conn)
-        self._events.append(NewConnection(conn))
+        self._emit(NewConnection(conn))
         return conn
 
     # --- address validation (RFC 9000 §8.1) -----------------------------------------------------
@@ -591,8 +608,9 @@ class Endpoint:
         sent stays on the list until it has nothing more.  With ``max_datagrams`` the endpoint
         stops asking once that many are gathered (a connection's batch is not split).
         """
-        out = [(list(self._stateless_out), 0)] if self._stateless_out else []
-        self._stateless_out.clear()
+        out = [(self._stateless_out, 0)] if self._stateless_out else []
+        if out:
+            self._stateless_out = []
         count = sum(len(batch) for batch, _ in out)
         active, self._active = list(self._active), {}
         senders: list[Connection] = []
@@ -681,7 +699,7 @@ class Endpoint:
     # --- bookkeeping --------------------------------------------------------------------------
 
     def _register(self, conn: Connection) -> None:
-        entry = self._entries[conn] = _Entry(set(), conn.peer_address, None, handshaking=False)
+        entry = self._entries[conn] = _Entry((), conn.peer_address, None, handshaking=False)
         self._index_address(conn, entry)
         self.stats.connections_created += 1
         self._active[conn] = None  # its first flight (a client) or its answer (a server)
@@ -724,25 +742,38 @@ class Endpoint:
 
     def _set_routes(self, conn: Connection, entry: _Entry, wanted: Iterable[bytes]) -> None:
         wanted = set(wanted)
-        for cid in entry.cids - wanted:
-            if self._routes.get(cid) is conn:
+        old = entry.cids
+        for cid in old:
+            if cid not in wanted and self._routes.get(cid) is conn:
                 del self._routes[cid]
-        for cid in wanted - entry.cids:
+        for cid in wanted.difference(old):
             owner = self._routes.setdefault(cid, conn)
             if owner is not conn:
                 self.stats.cid_collisions += 1  # never steal another connection's route
-        entry.cids = wanted
+        entry.cids = tuple(wanted)
 
     def _index_address(self, conn: Connection, entry: _Entry) -> None:
-        entry.address = conn.peer_address
-        self._by_address.setdefault(entry.address, set()).add(conn)
+        entry.address = address = conn.peer_address
+        peers = self._by_address.get(address)
+        if peers is None:
+            self._by_address[address] = conn
+        elif isinstance(peers, Connection):
+            if peers is not conn:
+                self._by_address[address] = {peers, conn}
+        else:
+            peers.add(conn)
 
     def _unindex_address(self, conn: Connection, entry: _Entry) -> None:
         peers = self._by_address.get(entry.address)
-        if peers is not None:
-            peers.discard(conn)
-            if not peers:
+        if peers is None:
+            return
+        if isinstance(peers, Connection):
+            if peers is conn:
                 del self._by_address[entry.address]
+            return
+        peers.discard(conn)
+        if len(peers) == 1:
+            self._by_address[entry.address] = next(iter(peers))
 
     def _remove(self, conn: Connection, entry: _Entry, error: Exception | None) -> None:
         self._set_routes(conn, entry, ())
@@ -753,7 +784,7 @@ class Endpoint:
         self._active.pop(conn, None)
         self._touched[conn] = None  # the timer wheel cancels it
         self.stats.connections_closed += 1
-        self._events.append(ConnectionClosed(conn, error))
+        self._emit(ConnectionClosed(conn, error))
 
     def _call(self, conn: Connection, action: Callable[[], _T]) -> _T | None:
         """Run an operation of ``conn``; a connection that raises is abandoned (docstring)."""

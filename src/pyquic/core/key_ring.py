@@ -6,6 +6,10 @@ are discarded for good at the moments RFC 9001 §4.9 names: Initial keys when th
 packet is sent (client) or processed (server), Handshake keys when the handshake is confirmed,
 0-RTT keys once 1-RTT keys are in use.  A discarded level never comes back.
 
+Memory: the tables are two four-slot lists indexed by level and the discarded levels a bit mask
+(dicts and a set would cost about 650 bytes more per connection), so a connection holds only the
+keys of the levels still in use.
+
 Key update (RFC 9001 §6) keeps the current and next receive keys so a packet with the other key
 phase can be tried against the next generation before it is trusted.
 """
@@ -16,6 +20,9 @@ from pyquic.core.crypto_interface import PacketKeys
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.levels import EncryptionLevel
 from pyquic.core.tls_interface import PacketProtectionFactory
+
+_LEVELS = len(EncryptionLevel)
+_APPLICATION = EncryptionLevel.APPLICATION
 
 
 class KeyRing:
@@ -41,9 +48,10 @@ class KeyRing:
 
     def __init__(self, crypto: PacketProtectionFactory) -> None:
         self._crypto = crypto
-        self._send: dict[EncryptionLevel, PacketKeys] = {}
-        self._recv: dict[EncryptionLevel, PacketKeys] = {}
-        self._discarded: set[EncryptionLevel] = set()
+        # indexed by EncryptionLevel (an IntEnum): None where the level has no key
+        self._send: list[PacketKeys | None] = [None] * _LEVELS
+        self._recv: list[PacketKeys | None] = [None] * _LEVELS
+        self._discarded = 0  # bit 1 << level per discarded level
         self.key_phase = 0
         self._next_recv: PacketKeys | None = None
         self._prev_recv: PacketKeys | None = None
@@ -60,7 +68,7 @@ class KeyRing:
     def install(
         self, level: EncryptionLevel, *, send: PacketKeys | None, recv: PacketKeys | None
     ) -> None:
-        if level in self._discarded:
+        if self._discarded >> level & 1:
             return  # RFC 9001 §4.9: discarded keys are never reinstated
         if send is not None:
             self._send[level] = send
@@ -68,24 +76,33 @@ class KeyRing:
             self._recv[level] = recv
 
     def send_keys(self, level: EncryptionLevel) -> PacketKeys | None:
-        return self._send.get(level)
+        return self._send[level]
 
     def recv_keys(self, level: EncryptionLevel) -> PacketKeys | None:
-        return self._recv.get(level)
+        return self._recv[level]
 
     def can_send(self, level: EncryptionLevel) -> bool:
-        return level in self._send
+        return self._send[level] is not None
 
     def discard(self, level: EncryptionLevel) -> bool:
         """Drop both directions of ``level``; True if anything was there."""
-        had = level in self._send or level in self._recv
-        self._send.pop(level, None)
-        self._recv.pop(level, None)
-        self._discarded.add(level)
+        had = self._send[level] is not None or self._recv[level] is not None
+        self._send[level] = None
+        self._recv[level] = None
+        self._discarded |= 1 << level
         return had
 
     def is_discarded(self, level: EncryptionLevel) -> bool:
-        return level in self._discarded
+        return bool(self._discarded >> level & 1)
+
+    @property
+    def levels_with_keys(self) -> tuple[EncryptionLevel, ...]:
+        """The levels holding a send or a receive key, lowest first."""
+        return tuple(
+            level
+            for level in EncryptionLevel
+            if self._send[level] is not None or self._recv[level] is not None
+        )
 
     def recv_keys_for_phase(self, phase: int, now_us: int = 0) -> PacketKeys | None:
         """1-RTT receive keys for a packet's Key Phase bit (RFC 9001 §6.3).
@@ -96,7 +113,7 @@ class KeyRing:
         """
         if self._prev_drop_us is not None and now_us >= self._prev_drop_us:
             self.drop_previous_generation()
-        current = self._recv.get(EncryptionLevel.APPLICATION)
+        current = self._recv[_APPLICATION]
         if current is None or phase == self.key_phase:
             return current
         if self._prev_recv is not None:
@@ -148,9 +165,7 @@ class KeyRing:
         if self._prev_drop_us is not None and now_us >= self._prev_drop_us:
             self.drop_previous_generation()
         return (
-            self._phase_acked
-            and self._prev_recv is None
-            and EncryptionLevel.APPLICATION in self._send
+            self._phase_acked and self._prev_recv is None and self._send[_APPLICATION] is not None
         )
 
     def initiate_update(self) -> None:
@@ -176,16 +191,14 @@ class KeyRing:
             self._phase_acked = True
 
     def _update(self) -> None:
-        current = self._recv.get(EncryptionLevel.APPLICATION)
-        send = self._send.get(EncryptionLevel.APPLICATION)
+        current = self._recv[_APPLICATION]
+        send = self._send[_APPLICATION]
         if current is None or send is None:
             return
         self._prev_recv = current
-        self._recv[EncryptionLevel.APPLICATION] = self._next_recv or self._crypto.next_generation(
-            current
-        )
+        self._recv[_APPLICATION] = self._next_recv or self._crypto.next_generation(current)
         self._next_recv = None
-        self._send[EncryptionLevel.APPLICATION] = self._crypto.next_generation(send)
+        self._send[_APPLICATION] = self._crypto.next_generation(send)
         self.key_phase ^= 1
         self.key_updates += 1
         self._phase_start_pn = None
