@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/packet_protection.py
 	$(BIN)/python bench/udp_loopback.py
 	$(BIN)/python bench/tls_handshake.py
+	$(BIN)/python bench/receive_path.py
 	$(BIN)/python bench/perf_compare.py
 
 clean:

@@ -130,6 +130,9 @@ class AckTracker:
     def is_duplicate(self, packet_number: int) -> bool:
         """Whether ``packet_number`` was already processed, or is too old to track: below the
         floor, or below every range of a full set (it would push a range out)."""
+        largest = self.largest_received
+        if largest is not None and packet_number > largest:
+            return False  # above every number processed (and the floor never passes largest + 1)
         received = self._received
         if packet_number < self._floor or packet_number in received:
             return True
@@ -146,9 +149,11 @@ class AckTracker:
         """Record a processed packet; ``ecn`` is the IP ECN codepoint (0 Not-ECT, 1 ECT(1),
         2 ECT(0), 3 CE).  Returns False, changing nothing, for a duplicate (RFC 9000 §12.3:
         duplicates are not processed and do not count toward ECN, §13.4.1)."""
-        if not self._record(packet_number):
-            return False
         largest = self.largest_received
+        if largest is not None and packet_number == largest + 1 and self._append(packet_number):
+            pass  # the next packet in order: recorded in O(1)
+        elif not self._record(packet_number):
+            return False
         if largest is None or packet_number > largest:
             self.largest_received = packet_number
             self._largest_received_us = now_us
@@ -173,14 +178,16 @@ class AckTracker:
         self.ack_eliciting_received_since_ack += 1
         if self._first_pending_us is None:
             self._first_pending_us = now_us
+        previous = self._largest_ack_eliciting
+        # the next ack-eliciting number in order is never "reordered" under the RFC 9000 rule
+        in_order = previous is not None and packet_number == previous + 1
         if (
             ce_due
-            or self.space != PacketSpace.APPLICATION  # §13.2.1: Initial/Handshake at once
+            or self.space is not PacketSpace.APPLICATION  # §13.2.1: Initial/Handshake at once
             or self.ack_eliciting_received_since_ack >= self.ack_eliciting_threshold
-            or self._reordered(packet_number)
+            or ((not in_order or self.reordering_threshold > 1) and self._reordered(packet_number))
         ):
             self._make_immediate(now_us)
-        previous = self._largest_ack_eliciting
         if previous is None or packet_number > previous:
             self._largest_ack_eliciting = packet_number
         return True
@@ -193,6 +200,17 @@ class AckTracker:
     def _make_immediate(self, now_us: int) -> None:
         if self._immediate_us is None:
             self._immediate_us = now_us
+
+    def _append(self, packet_number: int) -> bool:
+        """Record the packet after the largest received when it extends the last range of both
+        sets (no new range, so no bound to enforce); False, changing nothing, otherwise."""
+        end = packet_number + 1
+        if not self._to_ack.extend_last(packet_number, end):
+            return False
+        if not self._received.extend_last(packet_number, end):
+            self._to_ack.truncate_last(packet_number)
+            return False
+        return True
 
     def _record(self, packet_number: int) -> bool:
         if packet_number < 0:

@@ -60,6 +60,23 @@ class RangeSet:
         starts[lo:hi] = [start]
         ends[lo:hi] = [end]
 
+    def extend_last(self, start: int, end: int) -> bool:
+        """Extend the last range to ``end`` when it ends exactly at ``start`` (in-order arrival,
+        O(1)); False, changing nothing, otherwise."""
+        ends = self._ends
+        if ends and ends[-1] == start and end > start:
+            ends[-1] = end
+            return True
+        return False
+
+    def truncate_last(self, end: int) -> None:
+        """Undo :meth:`extend_last`: the last range ends at ``end`` again (it must stay
+        non-empty)."""
+        ends = self._ends
+        if not ends or end <= self._starts[-1]:
+            raise ValueError(f"cannot truncate the last range to {end}")
+        ends[-1] = end
+
     def subtract(self, start: int, end: int) -> None:
         """Remove ``[start, end)``."""
         if start >= end:

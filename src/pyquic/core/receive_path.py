@@ -7,22 +7,39 @@ duplicates, RFC 9000 §12.3), parsed into frames, which must be allowed in the p
 be processed is dropped, never fatal, unless an authenticated packet breaks a rule: that raises
 :class:`QuicError` for the connection's error boundary.  Packets whose keys are not there yet
 are kept briefly (bounded) and retried when the keys arrive (RFC 9001 §5.7).
+
+The usual datagram of a bulk transfer, one 1-RTT packet, is opened without a header object
+(:func:`_receive_one_rtt`), and when it holds one STREAM frame for an open stream it is handled
+without frame objects either (:mod:`pyquic.core.stream_fast_path`), with the same checks and
+effects as the generic path; anything else falls back to it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyquic.core import ecn, frame_handlers, key_update, paths, version_negotiation
+from pyquic.core import (
+    ecn,
+    frame_handlers,
+    key_update,
+    paths,
+    stream_fast_path,
+    version_negotiation,
+)
 from pyquic.core.connection_state import ConnectionState
 from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frame_parser import parse_frames
 from pyquic.core.frame_rules import NON_ACK_ELICITING_FRAME_CLASSES
 from pyquic.core.frames import CryptoFrame
-from pyquic.core.levels import LEVEL_OF_PACKET_TYPE, SPACE_OF_LEVEL, EncryptionLevel
+from pyquic.core.levels import LEVEL_OF_PACKET_TYPE, SPACE_OF_LEVEL, EncryptionLevel, PacketSpace
 from pyquic.core.packet_header import (
+    FIXED_BIT,
     HEADER_FORM_BIT,
+    KEY_PHASE_BIT,
+    PN_SAMPLE_OFFSET,
+    SAMPLE_LENGTH,
+    SHORT_RESERVED_BITS,
     LongHeader,
     RetryPacket,
     ShortHeader,
@@ -52,6 +69,11 @@ def receive_datagram(conn: Connection, data: bytes, address: object, now_us: int
     cid_length = conn.settings.local_cid_length
     if data and not data[0] & HEADER_FORM_BIT:
         # the usual datagram: one short-header packet, which runs to its end (RFC 9000 §12.2)
+        handled = _receive_one_rtt(conn, data, cid_length, now_us)
+        if handled is not None:
+            if not handled:
+                _check_stateless_reset(conn, data, now_us)
+            return
         try:
             header = parse_header(data, 0, short_dcid_length=cid_length)
         except QuicError:
@@ -151,8 +173,7 @@ def _process_protected(
     now_us: int,
 ) -> bool:
     pn_offset = header.pn_offset - _packet_start(header)
-    space = SPACE_OF_LEVEL[level]
-    tracker = conn.ack_trackers[space]
+    tracker = conn.ack_trackers[SPACE_OF_LEVEL[level]]
     mask = None
     if level is EncryptionLevel.APPLICATION:
         phase, mask = _peek_key_phase(conn, packet, pn_offset)
@@ -174,6 +195,98 @@ def _process_protected(
     if tracker.is_duplicate(packet_number):
         conn.stats.recv_duplicate_packets += 1
         return True
+    return _process_frames(conn, level, packet_type, packet, header, packet_number, payload, now_us)
+
+
+def _receive_one_rtt(conn: Connection, data: bytes, cid_length: int, now_us: int) -> bool | None:
+    """A datagram holding one 1-RTT packet (RFC 9000 §17.3.1), without a header object.
+
+    True or False as :func:`_receive_packet`; ``None``, having changed nothing, for what the
+    generic path must handle: no fixed bit, too short to sample, not our connection ID, no keys.
+    A payload of one STREAM frame for an open stream takes :mod:`pyquic.core.stream_fast_path`.
+    """
+    pn_offset = 1 + cid_length
+    if not data[0] & FIXED_BIT or len(data) < pn_offset + PN_SAMPLE_OFFSET + SAMPLE_LENGTH:
+        return None
+    destination_cid = data[1:pn_offset]
+    ring = conn.keys
+    current = ring.recv_keys(EncryptionLevel.APPLICATION)
+    if current is None or not conn.local_cids.is_local(destination_cid):
+        return None
+    # RFC 9001 §5.4.2: the sample starts 4 bytes after the start of the Packet Number field;
+    # header protection keys are not updated (RFC 9001 §6), so the current keys' mask serves both
+    sample = pn_offset + PN_SAMPLE_OFFSET
+    mask = current.header_protection.mask(data[sample : sample + SAMPLE_LENGTH])
+    phase = ((data[0] ^ mask[0]) & KEY_PHASE_BIT) >> 2  # unmasked Key Phase (RFC 9001 §5.4.1)
+    keys = ring.recv_keys_for_phase(phase, now_us)  # RFC 9001 §6.3
+    if keys is None:
+        return None
+    tracker = conn.ack_trackers[PacketSpace.APPLICATION]
+    result = unprotect_packet(keys, data, pn_offset, tracker.largest_received, mask=mask)
+    if result is None:
+        conn.stats.recv_decryption_failures += 1
+        return False
+    plain_header, packet_number, payload = result
+    if plain_header[0] & SHORT_RESERVED_BITS:  # RFC 9000 §17.3.1 (after authentication)
+        raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "reserved bits set")
+    key_update.on_packet_opened(conn, phase, packet_number, now_us)  # RFC 9001 §6.2-§6.5
+    largest = tracker.largest_received
+    # RFC 9000 §12.3: a number above the largest processed is new; others may be duplicates
+    if (largest is None or packet_number <= largest) and tracker.is_duplicate(packet_number):
+        conn.stats.recv_duplicate_packets += 1
+        return True
+    if _receive_stream_packet(conn, destination_cid, packet_number, payload, now_us):
+        return True
+    header = ShortHeader(data[0], destination_cid, pn_offset, len(data))
+    level, packet_type = EncryptionLevel.APPLICATION, PacketType.ONE_RTT
+    return _process_frames(conn, level, packet_type, data, header, packet_number, payload, now_us)
+
+
+def _receive_stream_packet(
+    conn: Connection, destination_cid: bytes, packet_number: int, payload: bytes, now_us: int
+) -> bool:
+    """A new 1-RTT packet of one STREAM frame for an open stream, arriving on the active path:
+    what :func:`_process_frames` does for it, without frame objects.  False, having changed
+    nothing, for any other payload (or with qlog on, which logs the frames)."""
+    path = conn.paths
+    if conn.qlog is not None or path.recv_address != path.active.address:
+        return False
+    frame = stream_fast_path.parse_single_stream(payload)
+    if frame is None:
+        return False
+    recv = stream_fast_path.existing_recv_stream(conn, frame[0])
+    if recv is None:
+        return False
+    conn.ack_eliciting_sent_since_receive = False  # what _on_authenticated does for 1-RTT
+    path.active.local_cid = destination_cid  # paths.on_packet on the active path (RFC 9000 §9.3)
+    stream_fast_path.on_stream_data(conn, recv, frame)
+    # STREAM is ack-eliciting (RFC 9000 §13.2); RFC 9000 §13.4.1: count the ECN codepoint
+    recv_ecn = conn.recv_ecn
+    conn.ack_trackers[PacketSpace.APPLICATION].on_packet_received(
+        packet_number, True, now_us, ecn=recv_ecn
+    )
+    conn.stats.recv_total_packets += 1
+    if recv_ecn:
+        ecn.count_received(conn.stats, recv_ecn)
+    conn.return_flow_credit()
+    conn.restart_idle_timer(now_us)  # RFC 9000 §10.1
+    if conn.buffered_packets:
+        _retry_buffered(conn, now_us)
+    return True
+
+
+def _process_frames(
+    conn: Connection,
+    level: EncryptionLevel,
+    packet_type: PacketType,
+    packet: bytes,
+    header: LongHeader | ShortHeader,
+    packet_number: int,
+    payload: bytes,
+    now_us: int,
+) -> bool:
+    """An authenticated, new packet: parse its frames and act on them."""
+    tracker = conn.ack_trackers[SPACE_OF_LEVEL[level]]
     frames = parse_frames(payload, packet_type)
     _on_authenticated(conn, level, header, now_us)
     if level is EncryptionLevel.APPLICATION:  # RFC 9000 §9.3: a new peer address?

@@ -203,6 +203,15 @@ class ReassemblyBuffer:
         """
         read_offset = self._read_offset
         end = offset + len(data)
+        buf = self._data
+        if offset == self._contiguous == read_offset + len(buf) and self._keep_data:
+            # in order with nothing received beyond: extend the last range, append the bytes
+            received = self._received
+            if not received.extend_last(offset, end):
+                received.add(offset, end)  # the first bytes (or none at all)
+            self._contiguous = end
+            buf += data
+            return
         if end <= read_offset:
             return
         if offset < read_offset:
@@ -222,7 +231,6 @@ class ReassemblyBuffer:
         if not self._keep_data:
             self._read_offset = self.contiguous_end
             return
-        buf = self._data
         position = offset - read_offset
         size = len(buf)
         if position > size:

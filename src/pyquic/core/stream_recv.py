@@ -79,6 +79,14 @@ def _final_size_error(reason: str, frame_type: int) -> QuicError:
     return QuicError(TransportErrorCode.FINAL_SIZE_ERROR, reason, frame_type=frame_type)
 
 
+def _flow_control_error(end: int, limit: int) -> QuicError:
+    return QuicError(
+        TransportErrorCode.FLOW_CONTROL_ERROR,
+        f"stream data up to {end} exceeds MAX_STREAM_DATA {limit}",
+        frame_type=FrameType.STREAM,
+    )
+
+
 class RecvStream:
     """The receiving part of a stream; offsets, windows and sizes in bytes."""
 
@@ -162,6 +170,8 @@ class RecvStream:
     def readable(self) -> bool:
         """Whether ``read`` has something to report: data, the end of the stream, or a reset."""
         state = self.state
+        if state is RecvState.RECV:  # the common case, first
+            return not self._discarding and self._buffer.readable_bytes > 0
         if state is RecvState.RESET_RECVD:
             return True
         if state in _TERMINAL or self._discarding:
@@ -186,6 +196,18 @@ class RecvStream:
         Raises QuicError FINAL_SIZE_ERROR or FLOW_CONTROL_ERROR (§4.1, §4.5).
         """
         end = offset + len(data)
+        if (
+            offset == self._highest_offset
+            and not fin
+            and self.state is RecvState.RECV
+            and not self._discarding
+        ):
+            # the next bytes in order, final size unknown: only the limit applies (§4.1, §19.10)
+            if end > self._credit.limit:
+                raise _flow_control_error(end, self._credit.limit)
+            self._highest_offset = end
+            self._buffer.insert(offset, data)
+            return end - offset
         final_size = self._final_size
         if final_size is not None:
             if end > final_size:  # §4.5: data at or beyond the final size
@@ -202,11 +224,7 @@ class RecvStream:
                 FrameType.STREAM,
             )
         if end > self._credit.limit:  # §4.1, §19.10
-            raise QuicError(
-                TransportErrorCode.FLOW_CONTROL_ERROR,
-                f"stream data up to {end} exceeds MAX_STREAM_DATA {self._credit.limit}",
-                frame_type=FrameType.STREAM,
-            )
+            raise _flow_control_error(end, self._credit.limit)
         state = self.state
         if state in _RESET:
             return 0  # §3.2: data after a reset is ignored
