@@ -209,6 +209,19 @@ def _path_response(
 def _connection_close(
     conn: Connection, frame: ConnectionCloseFrame, level: EncryptionLevel, header: Header, now: int
 ) -> None:
+    if (
+        conn.is_client
+        and level is EncryptionLevel.INITIAL
+        and frame.error_code == TransportErrorCode.INVALID_TOKEN
+        and not frame.application
+        and not conn.token
+    ):
+        # RFC 9000 §8.1.2, §20.1: INVALID_TOKEN answers an Initial whose Token field the server
+        # could not validate; we sent none, so one of our Initials reached it corrupted (its
+        # Token Length, say).  Initial packets prove nothing about their sender (RFC 9001
+        # §5.2), so this close is dropped as §10.2.3 allows; the next Initial goes as usual
+        conn.stats.recv_ignored_closes += 1
+        return
     reason = frame.reason.decode("utf-8", errors="replace")
     frame_type = None if frame.application else frame.frame_type
     if conn.qlog is not None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from pyquic.core import (
     ecn,
     frame_handlers,
+    handshake_speedup,
     key_update,
     paths,
     stream_fast_path,
@@ -31,7 +32,7 @@ from pyquic.core.errors import QuicError, TransportErrorCode
 from pyquic.core.events import ConnectionTerminated
 from pyquic.core.frame_parser import parse_frames
 from pyquic.core.frame_rules import NON_ACK_ELICITING_FRAME_CLASSES
-from pyquic.core.frames import CryptoFrame
+from pyquic.core.frames import AckFrame, CryptoFrame
 from pyquic.core.levels import LEVEL_OF_PACKET_TYPE, SPACE_OF_LEVEL, EncryptionLevel, PacketSpace
 from pyquic.core.packet_header import (
     FIXED_BIT,
@@ -173,7 +174,8 @@ def _process_protected(
     now_us: int,
 ) -> bool:
     pn_offset = header.pn_offset - _packet_start(header)
-    tracker = conn.ack_trackers[SPACE_OF_LEVEL[level]]
+    space = SPACE_OF_LEVEL[level]
+    tracker = conn.ack_trackers[space]
     mask = None
     if level is EncryptionLevel.APPLICATION:
         phase, mask = _peek_key_phase(conn, packet, pn_offset)
@@ -286,7 +288,8 @@ def _process_frames(
     now_us: int,
 ) -> bool:
     """An authenticated, new packet: parse its frames and act on them."""
-    tracker = conn.ack_trackers[SPACE_OF_LEVEL[level]]
+    space = SPACE_OF_LEVEL[level]
+    tracker = conn.ack_trackers[space]
     frames = parse_frames(payload, packet_type)
     _on_authenticated(conn, level, header, now_us)
     if level is EncryptionLevel.APPLICATION:  # RFC 9000 §9.3: a new peer address?
@@ -305,6 +308,9 @@ def _process_frames(
         )
     for frame in frames:
         frame_handlers.handle_frame(conn, frame, level, header, now_us)
+    if level is not EncryptionLevel.APPLICATION:  # RFC 9002 §6.2.3
+        has_ack = AckFrame in frame_types
+        handshake_speedup.on_peer_packet(conn, space, ack_eliciting=ack_eliciting, has_ack=has_ack)
     # RFC 9000 §13.4.1: count the datagram's ECN codepoint for our ACK_ECN frames
     tracker.on_packet_received(packet_number, ack_eliciting, now_us, ecn=conn.recv_ecn)
     conn.stats.recv_total_packets += 1

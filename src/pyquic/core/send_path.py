@@ -37,6 +37,7 @@ from pyquic.core.frames import (
     RetireConnectionIdFrame,
     StreamFrame,
 )
+from pyquic.core.handshake_speedup import requeue_crypto
 from pyquic.core.levels import (
     PACKET_TYPE_OF_LEVEL,
     SPACE_OF_LEVEL,
@@ -239,7 +240,7 @@ def _build_packet(
     if may_send_data:
         _fill(conn, level, filler, now_us)
         if not filler.ack_eliciting and conn.probes_pending[space]:
-            if space is not PacketSpace.APPLICATION and _requeue_crypto(conn, space):
+            if space is not PacketSpace.APPLICATION and requeue_crypto(conn, space):
                 # RFC 9002 §6.2.4: a probe carries data in flight when there is some; each of
                 # the two probes repeats the handshake data, so whichever arrives first starts
                 # the peer's handshake (a server may refuse a first Initial without CRYPTO)
@@ -289,17 +290,6 @@ def _fill(conn: Connection, level: EncryptionLevel, filler: _PacketFiller, now_u
     if level is EncryptionLevel.APPLICATION and conn.handshake_complete_locally():
         _fill_control(conn, filler, now_us)
         _fill_streams(conn, filler, now_us)
-
-
-def _requeue_crypto(conn: Connection, space: PacketSpace) -> bool:
-    """Mark the CRYPTO data of ``space`` still in flight as due again; whether there was any."""
-    found = False
-    for packet in conn.loss.unacked_packets(space):
-        for record in packet.records:
-            if isinstance(record, CryptoChunk):
-                conn.crypto_streams[record.level].on_lost(record.offset, record.length)
-                found = True
-    return found
 
 
 def _fill_crypto(conn: Connection, level: EncryptionLevel, filler: _PacketFiller) -> None:
@@ -633,7 +623,7 @@ def on_loss_timer(conn: Connection, now_us: int) -> None:
         conn.probes_pending[space] = max(conn.probes_pending[space], outcome.probe_count)
         # RFC 9002 §6.2.4: a probe carries data in flight when there is some
         if space is not PacketSpace.APPLICATION:
-            _requeue_crypto(conn, space)
+            requeue_crypto(conn, space)
         else:
             _requeue_oldest(conn, outcome.probe_count)
     _after_recovery_event(conn, now_us)

@@ -59,6 +59,7 @@ class ConnectionStatistics:
     send_retransmittable_packets: int = 0  # ack-eliciting packets
     send_suspected_lost_packets: int = 0
     send_spurious_lost_packets: int = 0  # declared lost, then acknowledged
+    send_early_crypto_resends: int = 0  # handshake flights resent before the PTO (RFC 9002 §6.2.3)
     send_total_bytes: int = 0
     send_total_stream_bytes: int = 0
     send_retransmitted_bytes: int = 0  # ours: stream and CRYPTO bytes sent again after loss
@@ -75,6 +76,7 @@ class ConnectionStatistics:
     recv_total_bytes: int = 0
     recv_total_stream_bytes: int = 0
     recv_decryption_failures: int = 0
+    recv_ignored_closes: int = 0  # a client's Initial INVALID_TOKEN close when it sent no token
     recv_valid_ack_frames: int = 0
     recv_ecn_ect0_packets: int = 0  # ours: ECN codepoints on received packets (§13.4.1)
     recv_ecn_ect1_packets: int = 0
