@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import pytest
 
+import pyquic.aio
 from pyquic.tools import perf_protocol
 from pyquic.tools.cli import main
+from pyquic.tools.perf import TRANSPORT_COUNTERS
 
 PYQUIC = [sys.executable, "-m", "pyquic"]
 TIMEOUT_S = 120
@@ -203,3 +205,31 @@ def test_targets_and_percentiles() -> None:
         "p99.9": 0.0,
         "max": 0.0,
     }
+
+
+def test_hps_reads_the_transport_counters_once(
+    # an hps run spends its time on handshakes: the counters it reports (those of the last
+    # connection closed) are read once, after the run, not at each of thousands of closes
+    perf_server: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reads: list[int] = []
+    statistics = pyquic.aio.QuicConnection.statistics
+
+    def counting(connection: pyquic.aio.QuicConnection) -> Mapping[str, object]:
+        reads.append(1)
+        assert statistics.fget is not None
+        result: Mapping[str, object] = statistics.fget(connection)
+        return result
+
+    monkeypatch.setattr(pyquic.aio.QuicConnection, "statistics", property(counting))
+    target = f"127.0.0.1:{perf_server}"
+    options = ["--scenario", "hps", "--time", "1", "--connections", "2", "--json"]
+    assert main(["perf", "client", "--target", target, *options]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["handshakes"] > 2
+    assert len(reads) == 1
+    transport = result["transport"]
+    assert set(transport) == set(TRANSPORT_COUNTERS)
+    assert transport["send_total_packets"] > 0

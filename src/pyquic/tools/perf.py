@@ -138,21 +138,29 @@ TRANSPORT_COUNTERS = (
 
 
 class _Connection:
-    """A pyquic connection as the perf scenarios see it; on close it copies its counters into
-    ``counters``."""
+    """A pyquic connection as the perf scenarios see it; on close it becomes ``last[0]``, the
+    connection whose counters the result reports (read once, after the run: an hps run closes
+    thousands of connections and only the last one's counters are shown)."""
 
-    def __init__(self, connection: QuicConnection, counters: dict[str, object]) -> None:
+    def __init__(self, connection: QuicConnection, last: list[QuicConnection]) -> None:
         self._connection = connection
-        self._counters = counters
+        self._last = last
 
     async def open_stream(self) -> tuple[QuicStreamReader, QuicStreamWriter]:
         return await self._connection.open_stream()
 
     async def close(self) -> None:
-        statistics = self._connection.statistics
-        self._counters.update({name: statistics[name] for name in TRANSPORT_COUNTERS})
+        self._last[:] = [self._connection]
         self._connection.close()
         await asyncio.sleep(0)  # one loop iteration: the service pass sends CONNECTION_CLOSE
+
+
+def transport_counters(last: list[QuicConnection]) -> dict[str, object]:
+    """The ``transport`` counters of the last connection closed (empty when none was)."""
+    if not last:
+        return {}
+    statistics = last[0].statistics
+    return {name: statistics[name] for name in TRANSPORT_COUNTERS}
 
 
 def run_client(args: argparse.Namespace) -> int:
@@ -163,16 +171,16 @@ def run_client(args: argparse.Namespace) -> int:
         args.parser.error(f"--target: {exc}")
     options = perf_protocol.client_options(args)
     config = configuration(args, server=False)
-    counters: dict[str, object] = {}
+    last: list[QuicConnection] = []
 
     async def dial() -> perf_protocol.Connection:
-        return _Connection(await connect(host, port, configuration=config), counters)
+        return _Connection(await connect(host, port, configuration=config), last)
 
     try:
         result = run_event_loop(perf_protocol.run_scenario(dial, options))
     except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
         _log(f"error: the {options.scenario} run failed: {exc}")
         return 1
-    result = {"stack": "pyquic", **result, "transport": counters}
+    result = {"stack": "pyquic", **result, "transport": transport_counters(last)}
     print(json.dumps(result) if args.json else perf_protocol.format_table(result), flush=True)
     return 0

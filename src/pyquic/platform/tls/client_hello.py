@@ -14,6 +14,7 @@ the cookie and refreshes the PSK's age and binder (RFC 8446 §4.1.2).
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from pyquic.platform.crypto.suites import CipherSuite
 from pyquic.platform.tls import extensions as ext
@@ -46,6 +47,7 @@ def _usable_ticket(config: TlsConfig, now_s: float) -> SessionTicket | None:
     return ticket
 
 
+@lru_cache(maxsize=64)  # a client connects to the same few names again and again
 def _is_ip_literal(name: str) -> bool:
     try:
         ipaddress.ip_address(name)

@@ -43,6 +43,24 @@ def transcript_hash(algorithm: hashes.HashAlgorithm, *messages: BytesLike) -> by
     return digest.finalize()
 
 
+def _constants(algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:
+    """(Early Secret, salt) without a PSK: the Early Secret HKDF-Extract(0, 0) and the salt
+    Derive-Secret(Early Secret, "derived", "") of the Handshake Secret depend on the hash alone
+    (RFC 8446 §7.1).  Public constants, computed once per hash rather than per handshake."""
+    key = (algorithm.name, algorithm.digest_size)
+    constants = _CONSTANTS.get(key)
+    if constants is None:
+        zeros = bytes(algorithm.digest_size)
+        early = hkdf_extract(algorithm, zeros, zeros)
+        empty = transcript_hash(algorithm)
+        salt = hkdf_expand_label(algorithm, early, b"derived", empty, algorithm.digest_size)
+        constants = _CONSTANTS[key] = (early, salt)
+    return constants
+
+
+_CONSTANTS: dict[tuple[str, int], tuple[bytes, bytes]] = {}
+
+
 def message_hash_message(algorithm: hashes.HashAlgorithm, client_hello1_hash: BytesLike) -> bytes:
     """The synthetic ``message_hash`` handshake message replacing ClientHello1 (RFC 8446 §4.4.1).
 
@@ -174,15 +192,18 @@ class KeySchedule:
     Every ``transcript_hash`` argument is Transcript-Hash of the messages the RFC names.
     """
 
-    __slots__ = ("_secret", "_stage", "suite")
+    __slots__ = ("_derived_salt", "_secret", "_stage", "suite")
 
     def __init__(self, suite: CipherSuite, psk: BytesLike | None = None) -> None:
         self.suite = suite
         if psk is not None and len(psk) == 0:
             raise ValueError("a PSK cannot be empty")
         # §7.1: Early Secret = HKDF-Extract(0, PSK); "0" (Hash.length zero bytes) if no PSK.
-        zeros = bytes(suite.hash_length)
-        self._secret = hkdf_extract(suite.hash_algorithm, zeros, zeros if psk is None else psk)
+        self._derived_salt: bytes | None = None  # Derive-Secret(Early Secret, "derived", "")
+        if psk is None:
+            self._secret, self._derived_salt = _constants(suite.hash_algorithm)
+        else:
+            self._secret = hkdf_extract(suite.hash_algorithm, bytes(suite.hash_length), psk)
         self._stage = KeyScheduleStage.EARLY
 
     @property
@@ -221,7 +242,10 @@ class KeySchedule:
 
     def _advance(self, expected: KeyScheduleStage, new: KeyScheduleStage, ikm: bytes) -> None:
         # §7.1: salt = Derive-Secret(previous, "derived", ""), then HKDF-Extract(salt, IKM).
-        salt = self._derive_secret(self._stage_secret(expected), b"derived", self._empty_hash())
+        secret = self._stage_secret(expected)  # raises out of order
+        salt = self._derived_salt if expected is KeyScheduleStage.EARLY else None
+        if salt is None:
+            salt = self._derive_secret(secret, b"derived", self._empty_hash())
         self._secret = hkdf_extract(self.hash_algorithm, salt, ikm)
         self._stage = new
 
