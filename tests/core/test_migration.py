@@ -172,6 +172,11 @@ def test_forwarded_packets_do_not_hijack_the_connection() -> None:
     server = pair.server
     assert forwarded > 0
     assert moved  # the copies looked like a NAT rebinding (§9.3.3)
+    # the next genuine packet from the client's address moves the server back at once, long
+    # before the attacker's path could fail validation (the copies may have been the last)
+    stream_id = pair.client.open_stream(bidirectional=False)
+    pair.client.send_stream(stream_id, b"still here", fin=True)
+    pair.run_for(50_000)
     assert server.peer_address == "client"
     assert server.paths.active.validated
     attacker = pair.network.stats("server", "attacker")

@@ -104,3 +104,20 @@ def test_the_bucket_holds_one_interval_at_a_high_rate() -> None:
         pacer.on_sent(MSS, 5_000)
         sent += MSS
     assert 150_000 <= sent < 150_000 + MSS  # a sender woken once per interval keeps the rate
+
+
+def test_the_allowance_of_a_burst_matches_packet_by_packet_pacing() -> None:
+    """A burst takes packets from one allowance and reports their total once (MsQuic's send
+    allowance): the bucket ends where ten separate on_sent calls leave it."""
+    by_packet, _, _ = paced()
+    by_burst, _, _ = paced()
+    assert by_burst.allowance_bytes(0) == 12_000  # the full bucket: ten packets
+    for _ in range(10):
+        by_packet.on_sent(MSS, 0)
+    by_burst.on_sent(10 * MSS, 0)
+    for now in (0, 4_800, 9_600, 30_000):
+        assert by_burst.allowance_bytes(now) == by_packet.allowance_bytes(now)
+        assert by_burst.time_until_send_us(MSS, now) == by_packet.time_until_send_us(MSS, now)
+    assert by_burst.allowance_bytes(4_800) == 600  # 4,800 us at 0.125 bytes/us
+    off, _, _ = paced(None)
+    assert off.allowance_bytes(0) is None  # pacing off: no limit

@@ -94,6 +94,17 @@ class Pacer:
             return 0
         return math.ceil(missing / rate)
 
+    def allowance_bytes(self, now_us: int) -> int | None:
+        """Bytes that may leave now without waiting (None: pacing is off, no limit).
+
+        A burst of packets sent at one instant takes them from this allowance and reports them
+        with one :meth:`on_sent` of their total: the bucket arithmetic is the same as per
+        packet (MsQuic's send allowance)."""
+        rtt = self._rtt
+        if not rtt.has_sample or rtt.smoothed_rtt_us < MIN_PACING_RTT_US:
+            return None
+        return max(0, math.floor(self._tokens_at(now_us)))
+
     def on_sent(self, size_bytes: int, now_us: int) -> None:
         """A paced packet of ``size_bytes`` left at ``now_us``."""
         if self.enabled:

@@ -107,26 +107,38 @@ def send_burst(
     pn_mask = (1 << (8 * pn_length)) - 1
     min_payload = min_payload_length(pn_length)
     room_after_header = size_limit - header_length - AEAD_TAG_LENGTH
+    # RFC 9002 §7.7: the pacer's allowance is read once per burst; the burst's packets, all
+    # sent at ``now_us``, are reported to it together (Pacer.allowance_bytes)
+    allowance = None if pacer is None else pacer.allowance_bytes(now_us)
+    paced_bytes = 0
+    end = BurstEnd.GENERAL
     for _ in range(max_datagrams):
         if not cc.can_send(size_limit):
-            return BurstEnd.LIMITED
-        if pacer is not None:
+            end = BurstEnd.LIMITED
+            break
+        if allowance is not None and allowance - paced_bytes < size_limit:
+            assert pacer is not None
+            pacer.on_sent(paced_bytes, now_us)
+            paced_bytes = 0
             wait = pacer.time_until_send_us(size_limit, now_us)
             if wait > 0:
                 conn.pacing_deadline_us = now_us + wait
-                return BurstEnd.LIMITED
+                end = BurstEnd.LIMITED
+                break
+            allowance = pacer.allowance_bytes(now_us)
         stream = streams.next_sendable(credit.credit)
         if stream is None:
-            return BurstEnd.IDLE
+            end = BurstEnd.IDLE
+            break
         send = stream.send
         if send is None or (stream.recv is not None and stream.recv.has_pending()):
-            return BurstEnd.GENERAL  # its control frames go through the general builder
+            break  # its control frames go through the general builder
         stream_id = stream.stream_id
         # type byte, ID, Offset (bounded by the highest offset sent), no Length: §19.8
         frame_overhead = 1 + varint_size(stream_id) + varint_size(send.sent_offset)
         chunk = send.next_chunk(room_after_header - frame_overhead, credit.credit)
         if chunk is None:
-            return BurstEnd.GENERAL  # blocked (STREAM_DATA_BLOCKED) or a state to handle there
+            break  # blocked (STREAM_DATA_BLOCKED) or a state to handle there
         packet_number = conn.next_packet_number[_SPACE]
         buf = bytearray(header_prefix)
         buf += (packet_number & pn_mask).to_bytes(pn_length, "big")
@@ -148,13 +160,14 @@ def send_burst(
         _record(conn, packet_number, size, StreamChunk(stream_id, offset, len(data), chunk.fin))
         conn.stats.record_packet_sent(size, ack_eliciting=True, stream_bytes=len(data))
         conn.bytes_sent += size
-        if pacer is not None:
-            pacer.on_sent(size, now_us)
+        paced_bytes += size
         paths.on_sent(conn, size)
         out.append((bytes(buf), conn.peer_address))
         if packet_number - first_pn >= _MAX_BURST_PN_LENGTH_SLACK:
-            return BurstEnd.GENERAL  # re-derive the packet number length
-    return BurstEnd.GENERAL
+            break  # GENERAL: re-derive the packet number length
+    if pacer is not None and paced_bytes:
+        pacer.on_sent(paced_bytes, now_us)
+    return end
 
 
 def _record(conn: Connection, packet_number: int, size: int, chunk: StreamChunk) -> None:
