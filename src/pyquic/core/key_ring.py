@@ -179,6 +179,13 @@ class KeyRing:
         self.packets_in_phase += 1
         self.bytes_in_phase += size
 
+    def on_packets_sealed(self, first_packet_number: int, count: int, size: int) -> None:
+        """``count`` 1-RTT packets from ``first_packet_number``, ``size`` bytes in all."""
+        if self._phase_start_pn is None:
+            self._phase_start_pn = first_packet_number
+        self.packets_in_phase += count
+        self.bytes_in_phase += size
+
     @property
     def one_rtt_acked(self) -> bool:
         """Whether a 1-RTT packet of the current key phase was acknowledged (not a 0-RTT one:

@@ -120,6 +120,13 @@ class ConnectionStatistics:
         if ack_eliciting:
             self.send_retransmittable_packets += 1
 
+    def record_packets_sent(self, count: int, size_bytes: int, *, stream_bytes: int) -> None:
+        """``count`` ack-eliciting packets of ``size_bytes`` in all went out (a send burst)."""
+        self.send_total_packets += count
+        self.send_total_bytes += size_bytes
+        self.send_total_stream_bytes += stream_bytes
+        self.send_retransmittable_packets += count
+
     def record_packet_received(
         self, size_bytes: int, *, ecn: EcnCodepoint = EcnCodepoint.NOT_ECT
     ) -> None:

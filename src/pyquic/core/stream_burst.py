@@ -111,6 +111,10 @@ def send_burst(
     # sent at ``now_us``, are reported to it together (Pacer.allowance_bytes)
     allowance = None if pacer is None else pacer.allowance_bytes(now_us)
     paced_bytes = 0
+    # the per-packet counters (connection credit, statistics, the path's and the keys' byte
+    # counts) are kept here and applied once when the burst ends; the credit is read once
+    connection_credit = credit.credit
+    new_bytes = stream_bytes = sent_bytes = 0
     end = BurstEnd.GENERAL
     for _ in range(max_datagrams):
         if not cc.can_send(size_limit):
@@ -126,7 +130,7 @@ def send_burst(
                 end = BurstEnd.LIMITED
                 break
             allowance = pacer.allowance_bytes(now_us)
-        stream = streams.next_sendable(credit.credit)
+        stream = streams.next_sendable(connection_credit - new_bytes)
         if stream is None:
             end = BurstEnd.IDLE
             break
@@ -136,7 +140,7 @@ def send_burst(
         stream_id = stream.stream_id
         # type byte, ID, Offset (bounded by the highest offset sent), no Length: §19.8
         frame_overhead = 1 + varint_size(stream_id) + varint_size(send.sent_offset)
-        chunk = send.next_chunk(room_after_header - frame_overhead, credit.credit)
+        chunk = send.next_chunk(room_after_header - frame_overhead, connection_credit - new_bytes)
         if chunk is None:
             break  # blocked (STREAM_DATA_BLOCKED) or a state to handle there
         packet_number = conn.next_packet_number[_SPACE]
@@ -156,17 +160,23 @@ def send_burst(
         payload_length = len(buf) - header_length
         buf += bytes(AEAD_TAG_LENGTH)
         size = protect_packet(keys, buf, header_length, packet_number, pn_length, payload_length)
-        credit.on_sent(chunk.new_bytes)
+        new_bytes += chunk.new_bytes
+        stream_bytes += len(data)
         _record(conn, packet_number, size, StreamChunk(stream_id, offset, len(data), chunk.fin))
-        conn.stats.record_packet_sent(size, ack_eliciting=True, stream_bytes=len(data))
-        conn.bytes_sent += size
         paced_bytes += size
-        paths.on_sent(conn, size)
+        sent_bytes += size
         out.append((bytes(buf), conn.peer_address))
         if packet_number - first_pn >= _MAX_BURST_PN_LENGTH_SLACK:
             break  # GENERAL: re-derive the packet number length
-    if pacer is not None and paced_bytes:
-        pacer.on_sent(paced_bytes, now_us)
+    count = conn.next_packet_number[_SPACE] - first_pn
+    if count:
+        credit.on_sent(new_bytes)
+        conn.stats.record_packets_sent(count, sent_bytes, stream_bytes=stream_bytes)
+        conn.keys.on_packets_sealed(first_pn, count, sent_bytes)
+        conn.bytes_sent += sent_bytes
+        paths.on_sent(conn, sent_bytes)
+        if pacer is not None and paced_bytes:
+            pacer.on_sent(paced_bytes, now_us)
     return end
 
 
@@ -179,7 +189,6 @@ def _record(conn: Connection, packet_number: int, size: int, chunk: StreamChunk)
     )
     conn.ecn.on_packet_sent(_SPACE, ecn)
     conn.next_packet_number[_SPACE] = packet_number + 1
-    conn.keys.on_packet_sealed(packet_number, size)
     if not conn.ack_eliciting_sent_since_receive:
         conn.ack_eliciting_sent_since_receive = True
         conn.restart_idle_timer(now_us)  # RFC 9000 §10.1
