@@ -114,8 +114,14 @@ class SendBuffer:
         end = min(offset + length, self._sent_offset)
         if start >= end:
             return
-        self._lost.subtract(start, end)  # a late acknowledgement makes a retransmission moot
         acked = self._acked
+        if start == self._acked_offset and not acked and not self._lost:
+            # in order, nothing acknowledged above the prefix and nothing lost: the usual ACK
+            # of a bulk transfer just moves the prefix (the same result as below)
+            del self._data[: end - start]
+            self._acked_offset = end
+            return
+        self._lost.subtract(start, end)  # a late acknowledgement makes a retransmission moot
         acked.add(start, end)
         first = acked.first()
         if first is not None and first[0] == self._acked_offset:
