@@ -34,7 +34,7 @@ from pyquic.core.packet_number import packet_number_length
 from pyquic.core.packet_protection import min_payload_length, protect_packet
 from pyquic.core.send_plan import connection_frames_due
 from pyquic.core.sent_packet import SentPacket, StreamChunk
-from pyquic.core.varint import push_varint, varint_size
+from pyquic.core.varint import encode_varint, push_varint, varint_size
 
 if TYPE_CHECKING:
     from pyquic.core.connection import Address, Connection
@@ -47,6 +47,7 @@ _EARLY_LEVELS = (EncryptionLevel.INITIAL, EncryptionLevel.EARLY_DATA, Encryption
 _STREAM_OFF_FIN = 0x08  # STREAM frame type bits (RFC 9000 §19.8): OFF 0x04, LEN 0x02, FIN 0x01
 _SHORT_HEADER_FIXED = 0x40  # RFC 9000 §17.3.1
 _KEY_PHASE_BIT = 0x04
+_TAG_ROOM = bytes(AEAD_TAG_LENGTH)  # where the AEAD writes its tag (seal in place)
 _MAX_BURST_PN_LENGTH_SLACK = 64  # packets a burst may add before its pn length is re-derived
 
 
@@ -115,6 +116,8 @@ def send_burst(
     # counts) are kept here and applied once when the burst ends; the credit is read once
     connection_credit = credit.credit
     new_bytes = stream_bytes = sent_bytes = 0
+    address = conn.peer_address
+    last_stream_id, id_bytes = -1, b""  # the previous packet's stream ID, encoded (§16)
     end = BurstEnd.GENERAL
     for _ in range(max_datagrams):
         if not cc.can_send(size_limit):
@@ -138,34 +141,35 @@ def send_burst(
         if send is None or (stream.recv is not None and stream.recv.has_pending()):
             break  # its control frames go through the general builder
         stream_id = stream.stream_id
+        if stream_id != last_stream_id:
+            last_stream_id, id_bytes = stream_id, encode_varint(stream_id)
         # type byte, ID, Offset (bounded by the highest offset sent), no Length: §19.8
-        frame_overhead = 1 + varint_size(stream_id) + varint_size(send.sent_offset)
+        frame_overhead = 1 + len(id_bytes) + varint_size(send.sent_offset)
         chunk = send.next_chunk(room_after_header - frame_overhead, connection_credit - new_bytes)
         if chunk is None:
             break  # blocked (STREAM_DATA_BLOCKED) or a state to handle there
         packet_number = conn.next_packet_number[_SPACE]
-        buf = bytearray(header_prefix)
-        buf += (packet_number & pn_mask).to_bytes(pn_length, "big")
+        buf = bytearray(header_prefix + (packet_number & pn_mask).to_bytes(pn_length, "big"))
         offset, data = chunk.offset, chunk.data
         frame_type = _STREAM_OFF_FIN | (0x04 if offset else 0) | (0x01 if chunk.fin else 0)
-        frame_length = 1 + varint_size(stream_id) + (varint_size(offset) if offset else 0)
+        frame_length = 1 + len(id_bytes) + (varint_size(offset) if offset else 0)
         frame_length += len(data)
         if frame_length < min_payload:  # PADDING first: the frame runs to the end (§19.1)
             buf += bytes(min_payload - frame_length)
         buf.append(frame_type)
-        push_varint(buf, stream_id)
+        buf += id_bytes
         if offset:
             push_varint(buf, offset)
         buf += data
         payload_length = len(buf) - header_length
-        buf += bytes(AEAD_TAG_LENGTH)
+        buf += _TAG_ROOM
         size = protect_packet(keys, buf, header_length, packet_number, pn_length, payload_length)
         new_bytes += chunk.new_bytes
         stream_bytes += len(data)
         _record(conn, packet_number, size, StreamChunk(stream_id, offset, len(data), chunk.fin))
         paced_bytes += size
         sent_bytes += size
-        out.append((bytes(buf), conn.peer_address))
+        out.append((bytes(buf), address))
         if packet_number - first_pn >= _MAX_BURST_PN_LENGTH_SLACK:
             break  # GENERAL: re-derive the packet number length
     count = conn.next_packet_number[_SPACE] - first_pn
