@@ -45,6 +45,9 @@ class QuicStreamReader:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._high_water = high_water
+        # the last pull stopped with the buffer full, so the connection may hold more data: it
+        # does not announce it again (StreamReadable is sent when the stream becomes readable)
+        self._full = False
 
     # called by the connection (on the loop) --------------------------------------------------
 
@@ -54,11 +57,9 @@ class QuicStreamReader:
     def _pull(self) -> None:
         if self._eof or self._error is not None:
             return
-        while len(self._buffer) < self._high_water:
+        while (room := self._high_water - len(self._buffer)) > 0:
             try:
-                data, fin = self._connection._read_stream(
-                    self.stream_id, self._high_water - len(self._buffer)
-                )
+                data, fin = self._connection._read_stream(self.stream_id, room)
             except StreamResetError as exc:
                 self._set_error(
                     StreamClosedError(
@@ -71,8 +72,9 @@ class QuicStreamReader:
             self._buffer += data
             if fin:
                 self._eof = True
-            if fin or not data:
-                break
+            if fin or len(data) < room:
+                break  # the connection gave all it had: no second call to learn it has none
+        self._full = len(self._buffer) >= self._high_water
         self._wake()
 
     def _set_error(self, error: BaseException) -> None:
@@ -100,9 +102,19 @@ class QuicStreamReader:
         return self._eof and not self._buffer
 
     def _take(self, n: int) -> bytes:
-        data = bytes(self._buffer[:n])
-        del self._buffer[:n]
-        self._pull()  # reading frees room: fetch more, which returns flow-control credit
+        buffer = self._buffer
+        if n >= len(buffer):
+            data = bytes(buffer)  # one copy, where slicing first would make two
+            buffer.clear()
+        else:
+            with memoryview(buffer) as view:
+                data = view[:n].tobytes()
+            del buffer[:n]
+        if self._full:
+            # reading frees room: fetch what the full buffer left in the connection, which
+            # returns flow-control credit (RFC 9000 §4.1); otherwise the connection holds
+            # nothing, and the next data arrives with a StreamReadable event (_on_readable)
+            self._pull()
         return data
 
     async def read(self, n: int = -1) -> bytes:

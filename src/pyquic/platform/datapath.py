@@ -156,6 +156,11 @@ class ReceivedDatagram(NamedTuple):
     ecn: int  # the low 2 bits of the TOS / Traffic Class byte (RFC 3168 §5)
 
 
+# builds a ReceivedDatagram without the Python-level __new__ of a NamedTuple: one per datagram
+_new_tuple = tuple.__new__
+_NO_ANCILLARY: tuple[int, int, SocketAddress | None] = (0, 0, None)  # no control message came
+
+
 @dataclass(slots=True)
 class DatapathStatistics:
     """Counters of one :class:`UdpDatapath`."""
@@ -482,14 +487,16 @@ class UdpDatapath:
 
     def _read_batch(self) -> list[ReceivedDatagram]:
         out: list[ReceivedDatagram] = []
-        sock, stats = self._sock, self._stats
+        append = out.append
+        sock, stats, family, port = self._sock, self._stats, self._family, self._local_port
+        receive = sock.recvmsg_into
         buffer, view = _thread_receive_buffer()
         buffers = [buffer]
         for _ in range(self._receive_batch_limit):
             if len(out) >= MAX_RECEIVE_BATCH_DATAGRAMS:
                 break  # the rest waits for the next wakeup, after the ACKs for these went out
             try:
-                nbytes, ancillary, flags, remote = sock.recvmsg_into(buffers, _ANCILLARY_BYTES)
+                nbytes, ancillary, flags, remote = receive(buffers, _ANCILLARY_BYTES)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -499,15 +506,19 @@ class UdpDatapath:
                 stats.receive_truncated += 1
                 continue
             stats.receive_calls += 1
-            segment_bytes, ecn, local = _parse_ancillary(ancillary, self._family, self._local_port)
+            segment_bytes, ecn, local = (
+                _parse_ancillary(ancillary, family, port) if ancillary else _NO_ANCILLARY
+            )
             if segment_bytes <= 0 or segment_bytes >= nbytes:
-                out.append(ReceivedDatagram(bytes(view[:nbytes]), remote, local, ecn))
+                append(_new_tuple(ReceivedDatagram, (view[:nbytes].tobytes(), remote, local, ecn)))
                 stats.datagrams_received += 1
             else:
+                # one GRO read: equal segments but the last (the kernel's UDP_GRO contract)
                 stats.gro_batches += 1
+                received = view[:nbytes]  # its slices stop at the read's end
                 for start in range(0, nbytes, segment_bytes):
-                    end = min(start + segment_bytes, nbytes)
-                    out.append(ReceivedDatagram(bytes(view[start:end]), remote, local, ecn))
+                    data = received[start : start + segment_bytes].tobytes()
+                    append(_new_tuple(ReceivedDatagram, (data, remote, local, ecn)))
                 stats.datagrams_received += -(-nbytes // segment_bytes)
             stats.bytes_received += nbytes
         return out
