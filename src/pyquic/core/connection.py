@@ -50,7 +50,7 @@ from pyquic.core.mtu_discovery import MtuSearch
 from pyquic.core.pacing import Pacer
 from pyquic.core.packet_header import LongHeader, ShortHeader
 from pyquic.core.qlog import QlogSink, QlogTrace
-from pyquic.core.rtt import RttEstimator
+from pyquic.core.rtt import K_GRANULARITY_US, RttEstimator
 from pyquic.core.settings import Settings
 from pyquic.core.statistics import ConnectionStatistics
 from pyquic.core.streams import StreamManager
@@ -80,6 +80,9 @@ BufferedPacket = tuple[EncryptionLevel, PacketType, bytes, "LongHeader | ShortHe
 INITIAL_MAX_DATAGRAM_SIZE = 1200  # RFC 9000 §14: until the path's MTU is known
 _CRYPTO_LEVELS = (EncryptionLevel.INITIAL, EncryptionLevel.HANDSHAKE, EncryptionLevel.APPLICATION)
 _TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
+# states in which a datagram is not processed (RFC 9000 §10.2.2); a set, as an Enum member's
+# attribute lookup is slow on the per-datagram path
+_NOT_RECEIVING = frozenset({ConnectionState.CLOSED, ConnectionState.DRAINING})
 
 
 class Connection:
@@ -469,11 +472,12 @@ class Connection:
     def receive_datagram(self, data: bytes, address: Address, now_us: int, *, ecn: int = 0) -> None:
         """Process one UDP datagram from ``address`` (RFC 9000 §12.2); ``ecn`` is the IP ECN
         codepoint it arrived with (RFC 9000 §13.4.1), as the platform reports it."""
-        if self.state in (ConnectionState.CLOSED, ConnectionState.DRAINING):
+        if self.state in _NOT_RECEIVING:
             return
-        self.bytes_received += len(data)
-        self.stats.recv_total_bytes += len(data)
-        self.paths.on_datagram(address, len(data))
+        size = len(data)
+        self.bytes_received += size
+        self.stats.recv_total_bytes += size
+        self.paths.on_datagram(address, size)
         self.now_us = now_us
         self.recv_ecn = ecn & 0b11
         try:  # the _guard boundary, inlined on this per-datagram path
@@ -662,8 +666,15 @@ class Connection:
         if timeout == 0:
             self.idle_deadline_us = None
             return
-        # RFC 9000 §10.1: at least three times the current PTO
-        self.idle_deadline_us = now_us + max(timeout, 3 * self._pto_us())
+        # RFC 9000 §10.1: at least three times the current PTO, which is RFC 9002 §6.2.1's
+        # smoothed_rtt + max(4 * rttvar, kGranularity) + max_ack_delay (_pto_us), inlined: this
+        # runs on every packet received
+        rtt = self.rtt
+        variation = 4 * rtt.rttvar_us
+        if variation < K_GRANULARITY_US:
+            variation = K_GRANULARITY_US
+        floor = 3 * (rtt.smoothed_rtt_us + variation + self.peer_max_ack_delay_us)
+        self.idle_deadline_us = now_us + (timeout if timeout > floor else floor)
 
     # --- the application's side --------------------------------------------------------------
 

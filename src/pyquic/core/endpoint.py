@@ -363,9 +363,18 @@ class Endpoint:
         ``ecn``: the IP ECN codepoint it arrived with (RFC 9000 §13.4.1)."""
         data = bytes(data)
         self._recv_ecn = ecn
-        self.stats.datagrams_received += 1
-        self.stats.bytes_received += len(data)
-        header = _parse_invariants(data, self._cid_length)
+        stats = self.stats
+        stats.datagrams_received += 1
+        stats.bytes_received += len(data)
+        cid_length = self._cid_length
+        if data and not data[0] & HEADER_FORM_BIT and len(data) > cid_length:
+            # RFC 8999 §5.2, RFC 9000 §5.2: a short header's DCID is the endpoint's CID length
+            # right after the first byte; a routed one is delivered without parsing further
+            conn = self._routes.get(data[1 : 1 + cid_length])
+            if conn is not None:
+                self._deliver(conn, data, address, now_us)
+                return conn
+        header = _parse_invariants(data, cid_length)
         if header is None:
             return self._drop(DropReason.UNPARSABLE)
         conn = self._routes.get(header.destination_cid)

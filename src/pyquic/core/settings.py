@@ -30,6 +30,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -247,34 +248,44 @@ class Settings:
         )
         return TransportParameters(
             original_destination_connection_id=original_destination_connection_id,
-            max_idle_timeout_ms=self.idle_timeout_ms,
             stateless_reset_token=stateless_reset_token,
-            max_udp_payload_size=self.effective_max_udp_payload_size,
-            initial_max_data=self.conn_flow_control_window,
-            initial_max_stream_data_bidi_local=self.stream_recv_window(
-                bidirectional=True, locally_initiated=True
-            ),
-            initial_max_stream_data_bidi_remote=self.stream_recv_window(
-                bidirectional=True, locally_initiated=False
-            ),
-            initial_max_stream_data_uni=self.stream_recv_window(
-                bidirectional=False, locally_initiated=False
-            ),
-            initial_max_streams_bidi=self.peer_bidi_stream_count,
-            initial_max_streams_uni=self.peer_unidi_stream_count,
-            ack_delay_exponent=self.ack_delay_exponent,
-            max_ack_delay_ms=self.max_ack_delay_ms,
-            # MsQuic: MigrationEnabled FALSE sends disable_active_migration (msquic-facts §2)
-            disable_active_migration=not self.migration_enabled,
-            active_connection_id_limit=self.active_connection_id_limit,
             initial_source_connection_id=initial_source_connection_id,
             retry_source_connection_id=retry_source_connection_id,
-            # RFC 9221 §3: advertising a non-zero size enables receiving DATAGRAM frames
-            max_datagram_frame_size=(
-                DATAGRAM_MAX_FRAME_SIZE if self.datagram_receive_enabled else None
-            ),
-            grease_quic_bit=self.grease_quic_bit_enabled,  # RFC 9287 §3
+            **_settings_parameters(self),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _settings_parameters(settings: Settings) -> dict[str, Any]:
+    """The transport parameters that depend on the settings alone, computed once per value of
+    ``settings`` (a connection's own CIDs and token are added by the caller).  Callers must not
+    change the returned dict."""
+    return {
+        "max_idle_timeout_ms": settings.idle_timeout_ms,
+        "max_udp_payload_size": settings.effective_max_udp_payload_size,
+        "initial_max_data": settings.conn_flow_control_window,
+        "initial_max_stream_data_bidi_local": settings.stream_recv_window(
+            bidirectional=True, locally_initiated=True
+        ),
+        "initial_max_stream_data_bidi_remote": settings.stream_recv_window(
+            bidirectional=True, locally_initiated=False
+        ),
+        "initial_max_stream_data_uni": settings.stream_recv_window(
+            bidirectional=False, locally_initiated=False
+        ),
+        "initial_max_streams_bidi": settings.peer_bidi_stream_count,
+        "initial_max_streams_uni": settings.peer_unidi_stream_count,
+        "ack_delay_exponent": settings.ack_delay_exponent,
+        "max_ack_delay_ms": settings.max_ack_delay_ms,
+        # MsQuic: MigrationEnabled FALSE sends disable_active_migration (msquic-facts §2)
+        "disable_active_migration": not settings.migration_enabled,
+        "active_connection_id_limit": settings.active_connection_id_limit,
+        # RFC 9221 §3: advertising a non-zero size enables receiving DATAGRAM frames
+        "max_datagram_frame_size": (
+            DATAGRAM_MAX_FRAME_SIZE if settings.datagram_receive_enabled else None
+        ),
+        "grease_quic_bit": settings.grease_quic_bit_enabled,  # RFC 9287 §3
+    }
 
 
 def _check_role_fields(

@@ -23,7 +23,7 @@ length of the TLS extension that carries it (RFC 8446 §4.2): longer input is re
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from enum import Enum, IntEnum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
@@ -180,10 +180,11 @@ class TransportParameters:
     min_ack_delay_us: int | None = None  # ack-frequency draft; None: extension not supported
 
     def __post_init__(self) -> None:
-        for param in _PARAMS.values():
-            violation = _value_violation(param, getattr(self, param.name))
-            if violation:
-                raise ValueError(f"{param.name}: {violation}")
+        if not _all_values_valid(self):  # the common case costs one pass without calls
+            for param in _PARAMS.values():
+                violation = _value_violation(param, getattr(self, param.name))
+                if violation:
+                    raise ValueError(f"{param.name}: {violation}")
         violation = _cross_violation(self)
         if violation:
             raise ValueError(violation)
@@ -200,7 +201,20 @@ class _Kind(Enum):
     VERSION_INFORMATION = "version_information"
 
 
-IntRule = Callable[[int], str | None]
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """An extra rule on a varint value: at least ``minimum``, at most ``maximum``."""
+
+    minimum: int
+    maximum: int
+    section: str  # where the rule is written
+
+    def violation(self, value: int) -> str | None:
+        if value > self.maximum:
+            return f"{value} exceeds {self.maximum} ({self.section})"
+        if value < self.minimum:
+            return f"{value} is below {self.minimum} ({self.section})"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,15 +222,15 @@ class _Param:
     name: str  # the TransportParameters field
     kind: _Kind
     server_only: bool = False  # RFC 9000 §18.2: a server rejects these from a client
-    rule: IntRule | None = None  # extra rule on a varint value; returns the violation
+    rule: _Bound | None = None  # extra rule on a varint value
 
 
-def _at_most(limit: int, section: str) -> IntRule:
-    return lambda value: f"{value} exceeds {limit} ({section})" if value > limit else None
+def _at_most(limit: int, section: str) -> _Bound:
+    return _Bound(0, limit, section)
 
 
-def _at_least(limit: int, section: str) -> IntRule:
-    return lambda value: f"{value} is below {limit} ({section})" if value < limit else None
+def _at_least(limit: int, section: str) -> _Bound:
+    return _Bound(limit, VARINT_MAX, section)
 
 
 _P = TransportParameterId
@@ -280,7 +294,7 @@ def _value_violation(param: _Param, value: object) -> str | None:
             return f"expected an integer, got {type(value).__name__}"
         if not 0 <= value <= VARINT_MAX:  # RFC 9000 §16
             return f"{value} is not a variable-length integer"
-        return param.rule(value) if param.rule else None
+        return param.rule.violation(value) if param.rule else None
     if kind is _Kind.CID:
         if not isinstance(value, bytes):
             return f"expected bytes, got {type(value).__name__}"
@@ -297,6 +311,53 @@ def _value_violation(param: _Param, value: object) -> str | None:
     if not isinstance(value, expected):
         return f"expected {expected.__name__}, got {type(value).__name__}"
     return None
+
+
+def _fast_check(param: _Param) -> tuple[str, _Kind, int, int, type]:
+    """The row of ``_FAST_CHECKS`` for ``param``: name, kind, bounds and expected type."""
+    low, high = 0, VARINT_MAX  # RFC 9000 §16: a varint is 0..2^62-1
+    if param.kind is _Kind.VARINT and param.rule is not None:
+        low, high = max(low, param.rule.minimum), min(high, param.rule.maximum)
+    elif param.kind is _Kind.CID:
+        high = _MAX_CID_LENGTH  # RFC 9000 §17.2
+    elif param.kind is _Kind.BYTES16:
+        low = high = _TOKEN_LENGTH  # RFC 9000 §18.2
+    expected: type = {
+        _Kind.VARINT: int,
+        _Kind.CID: bytes,
+        _Kind.BYTES16: bytes,
+        _Kind.FLAG: bool,
+        _Kind.PREFERRED_ADDRESS: PreferredAddress,
+        _Kind.VERSION_INFORMATION: VersionInformation,
+    }[param.kind]
+    return param.name, param.kind, low, high, expected
+
+
+_FAST_CHECKS = tuple(_fast_check(param) for param in _PARAMS.values())
+_VARINT_BOUNDS = {name: (low, high) for name, kind, low, high, _ in _FAST_CHECKS}
+# RFC 9000 §16: the two high bits of the first byte encode the length, the rest is the value
+_VARINT_VALUE_MASKS = {size: (1 << (8 * size - 2)) - 1 for size in (1, 2, 4, 8)}
+
+
+def _all_values_valid(params: TransportParameters) -> bool:
+    """Whether every value passes ``_value_violation``, the same rules in one loop.
+
+    False may also mean "not sure" (an int subclass): the caller then asks ``_value_violation``.
+    """
+    varint, cid, bytes16 = _Kind.VARINT, _Kind.CID, _Kind.BYTES16
+    for name, kind, low, high, expected in _FAST_CHECKS:
+        value = getattr(params, name)
+        if value is None:
+            continue
+        if kind is varint:
+            if type(value) is not int or not low <= value <= high:
+                return False
+        elif kind is cid or kind is bytes16:
+            if type(value) is not bytes or not low <= len(value) <= high:
+                return False
+        elif not isinstance(value, expected):
+            return False
+    return True
 
 
 def _cross_violation(params: TransportParameters) -> str | None:
@@ -418,6 +479,18 @@ def _decode_known(reader: Reader, pid: int, param: _Param, from_server: bool) ->
     return value
 
 
+def _decode_valid_varint(data: BytesLike, start: int, length: int, param: _Param) -> int | None:
+    """A varint parameter's value if it fills the value field exactly and passes its rules
+    (RFC 9000 §16, §18); None when ``_decode_known`` must decide (and name the error)."""
+    if param.kind is not _Kind.VARINT or param.server_only or length == 0:
+        return None
+    if 1 << (data[start] >> 6) != length:
+        return None
+    value = int.from_bytes(data[start : start + length], "big") & _VARINT_VALUE_MASKS[length]
+    low, high = _VARINT_BOUNDS[param.name]
+    return value if low <= value <= high else None
+
+
 def parse_transport_parameters(data: BytesLike, *, from_server: bool) -> TransportParameters:
     """Parse the body of a quic_transport_parameters extension (RFC 9000 §18).
 
@@ -443,10 +516,13 @@ def parse_transport_parameters(data: BytesLike, *, from_server: bool) -> Transpo
         param = _PARAMS.get(pid)
         if param is None:  # RFC 9000 §7.4.2: ignore parameters we do not support
             continue
-        value_reader = Reader(reader.data, _TPE, start, start + length)
-        values[param.name] = _decode_known(value_reader, pid, param, from_server)
+        value: object = _decode_valid_varint(data, start, length, param)
+        if value is None:  # anything else, and every error, goes the general way
+            value_reader = Reader(data, _TPE, start, start + length)
+            value = _decode_known(value_reader, pid, param, from_server)
+        values[param.name] = value
     try:
-        return replace(_DEFAULTS, **values)
+        return TransportParameters(**values)
     except ValueError as exc:  # only the cross-parameter rules are left to fail here
         raise QuicError(_TPE, str(exc)) from exc
 
@@ -504,12 +580,12 @@ def encode_transport_parameters(
     fields ``None``.
     """
     out = bytearray()
-    for pid, param in _PARAMS.items():
-        value = getattr(params, param.name)
-        if value == getattr(_DEFAULTS, param.name):
+    for encoded_id, name, default, encoder in _ENCODE_TABLE:
+        value = getattr(params, name)
+        if value == default:
             continue
-        body = _ENCODERS[param.kind](value)
-        push_varint(out, pid)
+        body = encoder(value)
+        out += encoded_id
         push_varint(out, len(body))
         out += body
     seen: set[int] = set()
@@ -544,4 +620,9 @@ def grease_parameter(random_bytes: Callable[[int], bytes]) -> tuple[int, bytes]:
 
 
 _DEFAULTS = TransportParameters()
+# per known parameter, in id order: the encoded id, the field, its default and its encoder
+_ENCODE_TABLE = tuple(
+    (encode_varint(pid), param.name, getattr(_DEFAULTS, param.name), _ENCODERS[param.kind])
+    for pid, param in _PARAMS.items()
+)
 assert {param.name for param in _PARAMS.values()} == {f.name for f in fields(_DEFAULTS)}

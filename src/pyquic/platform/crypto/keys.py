@@ -14,7 +14,11 @@ Initial salt come from :class:`pyquic.core.version.VersionInfo` (RFC 9369 §3.3.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from pyquic.core.version import VersionInfo
 from pyquic.platform.crypto.aead import QuicAead
@@ -23,7 +27,7 @@ from pyquic.platform.crypto.header_protection import (
     ChaCha20HeaderProtection,
     header_protection_for,
 )
-from pyquic.platform.crypto.hkdf import hkdf_expand_label, hkdf_extract
+from pyquic.platform.crypto.hkdf import hkdf_expand_label, hkdf_extract, hkdf_label
 from pyquic.platform.crypto.suites import INITIAL_SUITE, CipherSuite
 
 BytesLike = bytes | bytearray | memoryview
@@ -44,11 +48,27 @@ def derive_key_material(
     """key, iv and hp from a traffic secret (RFC 9001 §5.1; RFC 9369 §3.3.2 for v2 labels)."""
     alg = suite.hash_algorithm
     prefix = version.label_prefix
+    secret = bytes(secret)
     return PacketKeyMaterial(
-        key=hkdf_expand_label(alg, secret, prefix + b"key", b"", suite.key_length),
-        iv=hkdf_expand_label(alg, secret, prefix + b"iv", b"", suite.iv_length),
-        hp=hkdf_expand_label(alg, secret, prefix + b"hp", b"", suite.hp_key_length),
+        key=_expand_label(alg, secret, prefix + b"key", suite.key_length),
+        iv=_expand_label(alg, secret, prefix + b"iv", suite.iv_length),
+        hp=_expand_label(alg, secret, prefix + b"hp", suite.hp_key_length),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _label_info(label: bytes, length: int) -> bytes:
+    """The HkdfLabel of a QUIC label with an empty context (RFC 8446 §7.1, RFC 9001 §5.1); the
+    few labels and lengths QUIC uses are encoded once."""
+    return hkdf_label(label, b"", length)
+
+
+def _expand_label(
+    algorithm: hashes.HashAlgorithm, secret: bytes, label: bytes, length: int
+) -> bytes:
+    """HKDF-Expand-Label(secret, label, "", length) (RFC 8446 §7.1): ``hkdf_expand_label`` with
+    the label's encoding cached, on the per-connection key path."""
+    return HKDFExpand(algorithm, length, _label_info(label, length)).derive(secret)
 
 
 def initial_secrets(version: VersionInfo, dcid: BytesLike) -> tuple[bytes, bytes]:
@@ -60,8 +80,8 @@ def initial_secrets(version: VersionInfo, dcid: BytesLike) -> tuple[bytes, bytes
     initial_secret = hkdf_extract(alg, version.initial_salt, dcid)
     length = alg.digest_size
     return (
-        hkdf_expand_label(alg, initial_secret, b"client in", b"", length),
-        hkdf_expand_label(alg, initial_secret, b"server in", b"", length),
+        _expand_label(alg, initial_secret, b"client in", length),
+        _expand_label(alg, initial_secret, b"server in", length),
     )
 
 
