@@ -74,6 +74,7 @@ from pyquic.core.retry import (
     retry_token,
 )
 from pyquic.core.settings import Settings
+from pyquic.core.stateless_limiter import StatelessLimiter
 from pyquic.core.tls_interface import PacketProtectionFactory, TlsSessionLike
 from pyquic.core.transport_params import TransportParameters
 from pyquic.core.version import QUIC_V1, SUPPORTED_VERSIONS, PacketType, version_info
@@ -180,39 +181,6 @@ def _parse_invariants(data: bytes, short_cid_length: int) -> _Invariants | None:
     return _Invariants(True, version, data[6:dcid_end], data[dcid_end + 1 : scid_end])
 
 
-class _StatelessLimiter:
-    """A token bucket for stateless answers, plus one answer per address per period.
-
-    ``capacity`` answers per ``period_us`` in a burst and on average (MsQuic's
-    MaxBindingStatelessOperations and StatelessOperationExpirationMs).  Integer arithmetic: the
-    bucket holds ``capacity * period_us`` units, refills ``capacity`` units per microsecond and
-    an answer costs ``period_us`` units.
-    """
-
-    def __init__(self, capacity: int, period_us: int) -> None:
-        self._capacity = max(capacity, 1)
-        self._period_us = max(period_us, 1)
-        self._units = self._capacity * self._period_us
-        self._last_us = 0
-        self._recent: dict[Address, int] = {}  # address -> end of its period (insertion order)
-
-    def allow(self, address: Address, now_us: int) -> bool:
-        if now_us > self._last_us:
-            refill = (now_us - self._last_us) * self._capacity
-            self._units = min(self._capacity * self._period_us, self._units + refill)
-            self._last_us = now_us
-        while self._recent:
-            oldest = next(iter(self._recent))
-            if self._recent[oldest] > now_us:
-                break
-            del self._recent[oldest]
-        if address in self._recent or self._units < self._period_us:
-            return False
-        self._units -= self._period_us
-        self._recent[address] = now_us + self._period_us
-        return True
-
-
 @dataclass(slots=True)
 class _Entry:
     """The endpoint's bookkeeping for one connection."""
@@ -261,7 +229,7 @@ class Endpoint:
         # a list and a deque made on demand: an empty deque costs ~600 bytes (a client endpoint)
         self._stateless_out: list[tuple[bytes, Address]] = []
         self._events: deque[EndpointEvent] | None = None
-        self._limiter = _StatelessLimiter(
+        self._limiter = StatelessLimiter(
             settings.max_binding_stateless_operations,
             settings.stateless_operation_expiration_ms * 1000,
         )
