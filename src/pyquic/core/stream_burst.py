@@ -25,7 +25,7 @@ the general builder, so a packet is never lost or built differently in substance
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pyquic.core import paths
 from pyquic.core.levels import EncryptionLevel, PacketSpace
@@ -38,6 +38,7 @@ from pyquic.core.varint import encode_varint, push_varint, varint_size
 
 if TYPE_CHECKING:
     from pyquic.core.connection import Address, Connection
+    from pyquic.core.stream_send import SendChunk
 
 __all__ = ["BurstEnd", "send_burst"]
 
@@ -82,6 +83,30 @@ def steady(conn: Connection, now_us: int) -> bool:
     return not (conn.crypto_streams[_APP].has_pending or connection_frames_due(conn))
 
 
+class _ShortHeader(NamedTuple):
+    """The 1-RTT header every packet of one burst shares (RFC 9000 §17.3.1), unprotected."""
+
+    prefix: bytes  # the first byte and the Destination Connection ID
+    pn_length: int
+    length: int  # prefix and packet number
+    min_payload: int  # the payload a header-protection sample needs (RFC 9001 §5.4.2)
+
+
+def _short_header(conn: Connection, first_pn: int) -> _ShortHeader:
+    assert conn.peer_cids is not None
+    pn_length = max(
+        packet_number_length(
+            first_pn + _MAX_BURST_PN_LENGTH_SLACK, conn.loss.largest_acked(_SPACE)
+        ),
+        MIN_ONE_RTT_PN_LENGTH,  # as plan_packet: tolerate reordering (packet_builder)
+    )
+    first_byte = _SHORT_HEADER_FIXED | (pn_length - 1)
+    if conn.keys.key_phase:
+        first_byte |= _KEY_PHASE_BIT
+    prefix = bytes((first_byte,)) + conn.peer_cids.current
+    return _ShortHeader(prefix, pn_length, len(prefix) + pn_length, min_payload_length(pn_length))
+
+
 def send_burst(
     conn: Connection, now_us: int, out: list[tuple[bytes, Address]], max_datagrams: int
 ) -> BurstEnd:
@@ -91,30 +116,19 @@ def send_burst(
     deadline (if any) is set on the connection as the general path sets it.
     """
     keys = conn.keys.send_keys(_APP)
-    assert keys is not None and conn.peer_cids is not None
+    assert keys is not None
     size_limit = conn.max_datagram_size
-    cc, pacer, streams, credit = conn.cc, conn.pacer, conn.streams, conn.send_credit
+    cc, pacer, streams = conn.cc, conn.pacer, conn.streams
     first_pn = conn.next_packet_number[_SPACE]
-    largest_acked = conn.loss.largest_acked(_SPACE)
-    pn_length = max(
-        packet_number_length(first_pn + _MAX_BURST_PN_LENGTH_SLACK, largest_acked),
-        MIN_ONE_RTT_PN_LENGTH,  # as plan_packet: tolerate reordering (packet_builder)
-    )
-    first_byte = _SHORT_HEADER_FIXED | (pn_length - 1)
-    if conn.keys.key_phase:
-        first_byte |= _KEY_PHASE_BIT
-    header_prefix = bytes((first_byte,)) + conn.peer_cids.current
-    header_length = len(header_prefix) + pn_length
-    pn_mask = (1 << (8 * pn_length)) - 1
-    min_payload = min_payload_length(pn_length)
-    room_after_header = size_limit - header_length - AEAD_TAG_LENGTH
+    header = _short_header(conn, first_pn)
+    room_after_header = size_limit - header.length - AEAD_TAG_LENGTH
     # RFC 9002 §7.7: the pacer's allowance is read once per burst; the burst's packets, all
     # sent at ``now_us``, are reported to it together (Pacer.allowance_bytes)
     allowance = None if pacer is None else pacer.allowance_bytes(now_us)
     paced_bytes = 0
     # the per-packet counters (connection credit, statistics, the path's and the keys' byte
     # counts) are kept here and applied once when the burst ends; the credit is read once
-    connection_credit = credit.credit
+    connection_credit = conn.send_credit.credit
     new_bytes = stream_bytes = sent_bytes = 0
     address = conn.peer_address
     last_stream_id, id_bytes = -1, b""  # the previous packet's stream ID, encoded (§16)
@@ -124,15 +138,10 @@ def send_burst(
             end = BurstEnd.LIMITED
             break
         if allowance is not None and allowance - paced_bytes < size_limit:
-            assert pacer is not None
-            pacer.on_sent(paced_bytes, now_us)
-            paced_bytes = 0
-            wait = pacer.time_until_send_us(size_limit, now_us)
-            if wait > 0:
-                conn.pacing_deadline_us = now_us + wait
+            allowance, paced_bytes = _renew_allowance(conn, paced_bytes, size_limit, now_us), 0
+            if allowance is None:
                 end = BurstEnd.LIMITED
                 break
-            allowance = pacer.allowance_bytes(now_us)
         stream = streams.next_sendable(connection_credit - new_bytes)
         if stream is None:
             end = BurstEnd.IDLE
@@ -149,39 +158,72 @@ def send_burst(
         if chunk is None:
             break  # blocked (STREAM_DATA_BLOCKED) or a state to handle there
         packet_number = conn.next_packet_number[_SPACE]
-        buf = bytearray(header_prefix + (packet_number & pn_mask).to_bytes(pn_length, "big"))
-        offset, data = chunk.offset, chunk.data
-        frame_type = _STREAM_OFF_FIN | (0x04 if offset else 0) | (0x01 if chunk.fin else 0)
-        frame_length = 1 + len(id_bytes) + (varint_size(offset) if offset else 0)
-        frame_length += len(data)
-        if frame_length < min_payload:  # PADDING first: the frame runs to the end (§19.1)
-            buf += bytes(min_payload - frame_length)
-        buf.append(frame_type)
-        buf += id_bytes
-        if offset:
-            push_varint(buf, offset)
-        buf += data
-        payload_length = len(buf) - header_length
+        buf = _stream_packet(header, packet_number, id_bytes, chunk)
+        payload_length = len(buf) - header.length
         buf += _TAG_ROOM
-        size = protect_packet(keys, buf, header_length, packet_number, pn_length, payload_length)
+        pn_length = header.pn_length
+        size = protect_packet(keys, buf, header.length, packet_number, pn_length, payload_length)
+        length = len(chunk.data)
+        _record(conn, packet_number, size, StreamChunk(stream_id, chunk.offset, length, chunk.fin))
         new_bytes += chunk.new_bytes
-        stream_bytes += len(data)
-        _record(conn, packet_number, size, StreamChunk(stream_id, offset, len(data), chunk.fin))
+        stream_bytes += length
         paced_bytes += size
         sent_bytes += size
         out.append((bytes(buf), address))
         if packet_number - first_pn >= _MAX_BURST_PN_LENGTH_SLACK:
             break  # GENERAL: re-derive the packet number length
-    count = conn.next_packet_number[_SPACE] - first_pn
-    if count:
-        credit.on_sent(new_bytes)
-        conn.stats.record_packets_sent(count, sent_bytes, stream_bytes=stream_bytes)
-        conn.keys.on_packets_sealed(first_pn, count, sent_bytes)
-        conn.bytes_sent += sent_bytes
-        paths.on_sent(conn, sent_bytes)
+    if conn.next_packet_number[_SPACE] > first_pn:
+        _account(conn, first_pn, new_bytes, stream_bytes, sent_bytes)
         if pacer is not None and paced_bytes:
             pacer.on_sent(paced_bytes, now_us)
     return end
+
+
+def _renew_allowance(conn: Connection, paced_bytes: int, size: int, now_us: int) -> int | None:
+    """Report the packets paced so far; the pacer's new allowance, or None when the next packet
+    of ``size`` bytes must wait (the pacing deadline is then set, RFC 9002 §7.7)."""
+    pacer = conn.pacer
+    assert pacer is not None
+    pacer.on_sent(paced_bytes, now_us)
+    wait = pacer.time_until_send_us(size, now_us)
+    if wait > 0:
+        conn.pacing_deadline_us = now_us + wait
+        return None
+    return pacer.allowance_bytes(now_us)
+
+
+def _stream_packet(
+    header: _ShortHeader, packet_number: int, id_bytes: bytes, chunk: SendChunk
+) -> bytearray:
+    """The unprotected packet: the header, then (after PADDING if the sample needs it) one STREAM
+    frame without a Length field, running to the end of the packet (RFC 9000 §19.8, §19.1)."""
+    pn_length = header.pn_length
+    truncated = packet_number & ((1 << (8 * pn_length)) - 1)  # RFC 9000 §17.1
+    buf = bytearray(header.prefix + truncated.to_bytes(pn_length, "big"))
+    offset, data = chunk.offset, chunk.data
+    frame_type = _STREAM_OFF_FIN | (0x04 if offset else 0) | (0x01 if chunk.fin else 0)
+    frame_length = 1 + len(id_bytes) + (varint_size(offset) if offset else 0) + len(data)
+    if frame_length < header.min_payload:
+        buf += bytes(header.min_payload - frame_length)
+    buf.append(frame_type)
+    buf += id_bytes
+    if offset:
+        push_varint(buf, offset)
+    buf += data
+    return buf
+
+
+def _account(
+    conn: Connection, first_pn: int, new_bytes: int, stream_bytes: int, sent_bytes: int
+) -> None:
+    """The burst's counters, applied once: connection flow control (RFC 9000 §4.1), statistics,
+    the keys' usage (RFC 9001 §6.6), the connection's and the path's bytes sent."""
+    count = conn.next_packet_number[_SPACE] - first_pn
+    conn.send_credit.on_sent(new_bytes)
+    conn.stats.record_packets_sent(count, sent_bytes, stream_bytes=stream_bytes)
+    conn.keys.on_packets_sealed(first_pn, count, sent_bytes)
+    conn.bytes_sent += sent_bytes
+    paths.on_sent(conn, sent_bytes)
 
 
 def _record(conn: Connection, packet_number: int, size: int, chunk: StreamChunk) -> None:
