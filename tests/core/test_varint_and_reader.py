@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 
 from pyquic.core.buffer import Reader
 from pyquic.core.errors import QuicError, TransportErrorCode
-from pyquic.core.varint import VARINT_MAX, encode_varint, push_varint, varint_size
+from pyquic.core.varint import (
+    VARINT_MAX,
+    decode_varint_at,
+    encode_varint,
+    push_varint,
+    varint_size,
+)
 
 # RFC 9000 Appendix A.1 / §16 examples
 RFC9000_VARINT_EXAMPLES = [
@@ -98,3 +104,18 @@ def test_reader_raises_only_quic_error(data: bytes, ops: list[str]) -> None:
                 reader.pull_bytes(reader.pull_uint8())
     except QuicError as exc:
         assert exc.error_code == TransportErrorCode.FRAME_ENCODING_ERROR
+
+
+@given(st.integers(0, VARINT_MAX), st.binary(max_size=3))
+def test_decode_varint_at_reads_back_every_encoding(value: int, prefix: bytes) -> None:
+    # RFC 9000 §16: any of the four lengths that can hold the value decodes to it
+    for length in (1, 2, 4, 8):
+        if value < 1 << (8 * length - 2):
+            data = prefix + encode_varint(value, length) + b"\xff"
+            assert decode_varint_at(data, len(prefix)) == (value, len(prefix) + length)
+
+
+@pytest.mark.parametrize(("hexdata", "value"), RFC9000_VARINT_EXAMPLES)
+def test_decode_varint_at_rfc9000_examples(hexdata: str, value: int) -> None:
+    data = bytes.fromhex(hexdata)
+    assert decode_varint_at(data, 0) == (value, len(data))

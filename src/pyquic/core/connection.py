@@ -50,7 +50,7 @@ from pyquic.core.mtu_discovery import MtuSearch
 from pyquic.core.pacing import Pacer
 from pyquic.core.packet_header import LongHeader, ShortHeader
 from pyquic.core.qlog import QlogSink, QlogTrace
-from pyquic.core.rtt import K_GRANULARITY_US, RttEstimator
+from pyquic.core.rtt import RttEstimator
 from pyquic.core.settings import Settings
 from pyquic.core.statistics import ConnectionStatistics
 from pyquic.core.streams import StreamManager
@@ -666,14 +666,8 @@ class Connection:
         if timeout == 0:
             self.idle_deadline_us = None
             return
-        # RFC 9000 §10.1: at least three times the current PTO, which is RFC 9002 §6.2.1's
-        # smoothed_rtt + max(4 * rttvar, kGranularity) + max_ack_delay (_pto_us), inlined: this
-        # runs on every packet received
-        rtt = self.rtt
-        variation = 4 * rtt.rttvar_us
-        if variation < K_GRANULARITY_US:
-            variation = K_GRANULARITY_US
-        floor = 3 * (rtt.smoothed_rtt_us + variation + self.peer_max_ack_delay_us)
+        # RFC 9000 §10.1: at least three times the current PTO
+        floor = 3 * self._pto_us()
         self.idle_deadline_us = now_us + (timeout if timeout > floor else floor)
 
     # --- the application's side --------------------------------------------------------------

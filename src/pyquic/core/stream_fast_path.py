@@ -19,7 +19,7 @@ from pyquic.core.errors import QuicError
 from pyquic.core.events import StreamReadable
 from pyquic.core.frames import STREAM_FIN_BIT, STREAM_LEN_BIT, STREAM_OFF_BIT, FrameType
 from pyquic.core.stream_recv import RecvStream
-from pyquic.core.varint import VARINT_MAX
+from pyquic.core.varint import VARINT_MAX, decode_varint_at
 
 if TYPE_CHECKING:
     from pyquic.core.connection import Connection
@@ -29,18 +29,6 @@ _STREAM_LAST = int(FrameType.STREAM_OFF_LEN_FIN)
 
 # (stream ID, offset, data, FIN, wire frame type)
 StreamData = tuple[int, int, memoryview, bool, int]
-
-
-# RFC 9000 §16: the value bits of a 1-, 2-, 4- and 8-byte varint, by its two-bit length prefix
-_VARINT_VALUE = (0x3F, 0x3FFF, 0x3FFF_FFFF, 0x3FFF_FFFF_FFFF_FFFF)
-
-
-def _varint(payload: bytes, pos: int) -> tuple[int, int]:
-    """The variable-length integer at ``pos`` (RFC 9000 §16) and where it ends; the end may lie
-    past the payload, which the caller checks."""
-    first = payload[pos]
-    stop = pos + (1 << (first >> 6))
-    return int.from_bytes(payload[pos:stop], "big") & _VARINT_VALUE[first >> 6], stop
 
 
 def parse_single_stream(payload: bytes) -> StreamData | None:
@@ -60,19 +48,16 @@ def parse_single_stream(payload: bytes) -> StreamData | None:
     if stream_id < 0x40:  # a one-byte stream ID, the usual case
         pos = 2
     else:
-        stream_id, pos = _varint(payload, 1)
+        stream_id, pos = decode_varint_at(payload, 1)
     offset = 0
     if frame_type & STREAM_OFF_BIT:  # the Offset, inline: present in all but the first frame
         if pos >= end:
             return None
-        first = payload[pos]
-        stop = pos + (1 << (first >> 6))
-        offset = int.from_bytes(payload[pos:stop], "big") & _VARINT_VALUE[first >> 6]
-        pos = stop
+        offset, pos = decode_varint_at(payload, pos)
     if frame_type & STREAM_LEN_BIT:
         if pos >= end:
             return None
-        length, pos = _varint(payload, pos)
+        length, pos = decode_varint_at(payload, pos)
         stop = pos + length
         # the rest must be PADDING (RFC 9000 §19.1): any other frame takes the generic path
         if pos > end or stop > end or payload.count(0, stop) != end - stop:

@@ -30,7 +30,7 @@ from typing import Any
 
 from pyquic.core.buffer import BytesLike, Reader
 from pyquic.core.errors import QuicError, TransportErrorCode
-from pyquic.core.varint import VARINT_MAX, encode_varint, push_varint
+from pyquic.core.varint import VARINT_MAX, decode_varint_at, encode_varint, push_varint
 
 __all__ = [
     "MAX_TRANSPORT_PARAMETERS_SIZE",
@@ -336,7 +336,6 @@ def _fast_check(param: _Param) -> tuple[str, _Kind, int, int, type]:
 _FAST_CHECKS = tuple(_fast_check(param) for param in _PARAMS.values())
 _VARINT_BOUNDS = {name: (low, high) for name, kind, low, high, _ in _FAST_CHECKS}
 # RFC 9000 §16: the two high bits of the first byte encode the length, the rest is the value
-_VARINT_VALUE_MASKS = {size: (1 << (8 * size - 2)) - 1 for size in (1, 2, 4, 8)}
 
 
 def _all_values_valid(params: TransportParameters) -> bool:
@@ -484,9 +483,9 @@ def _decode_valid_varint(data: BytesLike, start: int, length: int, param: _Param
     (RFC 9000 §16, §18); None when ``_decode_known`` must decide (and name the error)."""
     if param.kind is not _Kind.VARINT or param.server_only or length == 0:
         return None
-    if 1 << (data[start] >> 6) != length:
+    value, stop = decode_varint_at(data, start)
+    if stop - start != length:
         return None
-    value = int.from_bytes(data[start : start + length], "big") & _VARINT_VALUE_MASKS[length]
     low, high = _VARINT_BOUNDS[param.name]
     return value if low <= value <= high else None
 

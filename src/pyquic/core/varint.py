@@ -10,6 +10,8 @@ from __future__ import annotations
 VARINT_MAX = (1 << 62) - 1
 
 _LIMITS = ((0x3F, 1, 0x00), (0x3FFF, 2, 0x4000), (0x3FFFFFFF, 4, 0x80000000))
+# the value bits of a 1-, 2-, 4- and 8-byte varint, by its two-bit length prefix
+_VALUE_MASKS = (0x3F, 0x3FFF, 0x3FFF_FFFF, 0x3FFF_FFFF_FFFF_FFFF)
 
 
 def varint_size(value: int) -> int:
@@ -47,3 +49,11 @@ def push_varint(out: bytearray, value: int) -> None:
         out.append(value)
     else:
         out += encode_varint(value)
+
+
+def decode_varint_at(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
+    """The varint starting at ``data[pos]`` and where it ends, without bounds checks beyond the
+    first byte: the end may lie past ``data``, which the caller checks (hot parsing paths)."""
+    first = data[pos]
+    stop = pos + (1 << (first >> 6))
+    return int.from_bytes(data[pos:stop], "big") & _VALUE_MASKS[first >> 6], stop
